@@ -1,0 +1,23 @@
+-- Postback configurations, owned by the query-api. Every save writes a new row with a higher
+-- version; a delete writes a row with is_deleted = 1. Read with FINAL to see the current set.
+CREATE TABLE IF NOT EXISTS postbacks.postback_configs
+(
+    id            UUID,
+    name          String,
+    type          LowCardinality(String)  COMMENT 'Click, Conversion or Event',
+    offer_id      Nullable(UInt64)        COMMENT 'NULL = any offer',
+    publisher_id  Nullable(UInt64)        COMMENT 'NULL = any publisher',
+    event_id      Nullable(String)        COMMENT 'Event only; NULL = any event',
+    statuses      Array(LowCardinality(String)) COMMENT 'Conversion statuses that fire it',
+    method        LowCardinality(String),
+    url           String                  COMMENT 'URL template with {macros}',
+    timeout_ms    UInt32,
+    enabled       Bool,
+    created_at    DateTime64(3, 'UTC'),
+    updated_at    DateTime64(3, 'UTC'),
+    version       UInt64,
+    is_deleted    UInt8 DEFAULT 0
+)
+ENGINE = ReplacingMergeTree(version, is_deleted)
+ORDER BY id
+COMMENT 'Postback configurations; SELECT ... FINAL for the current set';

@@ -1,0 +1,68 @@
+"""The attempt record: one per postback attempt (design §6)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+SERVER_RESPONSE_LIMIT = 4096
+TRUNCATION_MARK = "…[truncated]"
+
+
+class AttemptStatus(StrEnum):
+    SUCCESS = "Success"
+    FAILED = "Failed"
+
+
+class PostbackType(StrEnum):
+    CLICK = "Click"
+    CONVERSION = "Conversion"
+    EVENT = "Event"
+
+
+class HttpMethod(StrEnum):
+    GET = "GET"
+    POST = "POST"
+
+
+class Trigger(StrEnum):
+    AUTO = "auto"
+    REFIRE = "refire"
+    TEST = "test"
+
+
+# ClickHouse parses "2026-01-01 00:00:00.123" for DateTime64 in JSONEachRow on every version;
+# keeping one wire format means the same rows insert on chDB and on a server.
+ClickHouseTime = Annotated[
+    datetime,
+    PlainSerializer(lambda t: t.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], return_type=str,
+                    when_used="json"),
+]
+
+
+class AttemptRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    attempt_id: UUID
+    attempted_at: ClickHouseTime
+    status: AttemptStatus
+    postback_id: UUID
+    postback_name: str
+    postback_type: PostbackType
+    offer_id: Annotated[int, Field(ge=0)]
+    publisher_id: Annotated[int, Field(ge=0)]
+    event_id: str = ""
+    transaction_id: str
+    response_code: Annotated[int, Field(ge=0, le=65535)]
+    url: str
+    method: HttpMethod = HttpMethod.GET
+    error: str = ""
+    server_response: str = ""
+    latency_ms: Annotated[int, Field(ge=0)]
+    trigger: Trigger = Trigger.AUTO
+    refire_of: UUID | None = None
+    source: str = Field(description="the input message as JSON, so a re-fire can render again")

@@ -1,0 +1,96 @@
+"""Input messages on the clicks, conversions and events topics (design §3)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
+
+from postbacks import topics
+
+
+class ConversionStatus(StrEnum):
+    APPROVED = "approved"
+    PENDING = "pending"
+    REJECTED = "rejected"
+
+
+def _number_as_text(value: Any) -> Any:
+    # An event id of 5 and "5" are the same event: keep ints as their decimal text.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+NonEmpty = Annotated[str, Field(min_length=1, max_length=256)]
+Sub = Annotated[str | None, Field(default=None, max_length=1024)]
+
+
+class ClickInput(BaseModel):
+    """A click: the fields every input carries."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    transaction_id: NonEmpty
+    offer_id: Annotated[int, Field(ge=0)]
+    publisher_id: Annotated[int, Field(ge=0)]
+    occurred_at: datetime = Field(default_factory=_now)
+    sub1: Sub = None
+    sub2: Sub = None
+    sub3: Sub = None
+    sub4: Sub = None
+    sub5: Sub = None
+    sub6: Sub = None
+    sub7: Sub = None
+    sub8: Sub = None
+    sub9: Sub = None
+    sub10: Sub = None
+    adv1: Sub = None
+    adv2: Sub = None
+    adv3: Sub = None
+    adv4: Sub = None
+    adv5: Sub = None
+    adv6: Sub = None
+    adv7: Sub = None
+    adv8: Sub = None
+    adv9: Sub = None
+    adv10: Sub = None
+
+
+class ConversionInput(ClickInput):
+    click_id: Sub = None
+    status: ConversionStatus = ConversionStatus.APPROVED
+    payout: Decimal | None = None
+    revenue: Decimal | None = None
+    sale_amount: Decimal | None = None
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    rejection_reason: Sub = None
+
+
+class EventInput(ConversionInput):
+    event_id: Annotated[NonEmpty, BeforeValidator(_number_as_text)]
+    event_name: Sub = None
+
+
+INPUT_MODELS: dict[str, type[ClickInput]] = {
+    topics.CLICKS: ClickInput,
+    topics.CONVERSIONS: ConversionInput,
+    topics.EVENTS: EventInput,
+}
+
+_adapters: dict[str, TypeAdapter[Any]] = {t: TypeAdapter(m) for t, m in INPUT_MODELS.items()}
+
+
+def parse_input(topic: str, value: bytes | None) -> ClickInput:
+    """Decode one Kafka value from an input topic; raises pydantic.ValidationError or ValueError."""
+    if value is None:
+        raise ValueError("message has no value (tombstone)")
+    model: ClickInput = _adapters[topic].validate_json(value)
+    return model

@@ -1,0 +1,49 @@
+"""What the services need from ClickHouse, and nothing more."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+Row = dict[str, Any]
+# Parameter values for `{name:Type}` placeholders. None binds SQL NULL.
+Params = Mapping[str, str | int | float | None]
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_identifier(name: str) -> str:
+    """Database and table names are spliced into SQL text, so only plain identifiers pass."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a plain SQL identifier: {name!r}")
+    return name
+
+
+class Store(Protocol):
+    """One ClickHouse database. Every method runs the same SQL text on every backend."""
+
+    @property
+    def database(self) -> str: ...
+
+    def table(self, name: str) -> str:
+        """The database-qualified name of a table, for SQL text."""
+        ...
+
+    async def execute(self, sql: str, params: Params | None = None) -> None:
+        """Run a statement that returns no rows (DDL, ALTER, INSERT ... SELECT)."""
+        ...
+
+    async def select(self, sql: str, params: Params | None = None) -> list[Row]:
+        """Run a SELECT and return its rows as dicts (64-bit integers as numbers)."""
+        ...
+
+    async def insert_json(self, table: str, rows: Sequence[bytes]) -> None:
+        """Insert rows already encoded as JSON objects (one per item) into `table`."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise StoreError unless the store answers a query."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,26 @@
+"""Fixtures shared by every test: one chDB directory per test process, a database per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from postbacks.store.chdb_backend import EmbeddedStore
+from postbacks.store.schema import apply_schema
+
+
+@pytest.fixture(scope="session")
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # chDB opens one directory per process (design §2): every test in this process shares it.
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture
+async def embedded_store(chdb_dir: Path) -> AsyncIterator[EmbeddedStore]:
+    store = EmbeddedStore(chdb_dir, database=f"test_{uuid.uuid4().hex[:12]}")
+    await apply_schema(store)
+    yield store
+    await store.execute(f"DROP DATABASE IF EXISTS {store.database}")
