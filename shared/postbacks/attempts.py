@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field
 
 SERVER_RESPONSE_LIMIT = 4096
 TRUNCATION_MARK = "…[truncated]"
@@ -35,20 +35,11 @@ class Trigger(StrEnum):
     TEST = "test"
 
 
-# ClickHouse parses "2026-01-01 00:00:00.123" for DateTime64 in JSONEachRow on every version;
-# keeping one wire format means the same rows insert on chDB and on a server.
-ClickHouseTime = Annotated[
-    datetime,
-    PlainSerializer(lambda t: t.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], return_type=str,
-                    when_used="json"),
-]
-
-
 class AttemptRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     attempt_id: UUID
-    attempted_at: ClickHouseTime
+    attempted_at: datetime
     status: AttemptStatus
     postback_id: UUID
     postback_name: str

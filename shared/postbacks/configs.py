@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from postbacks.attempts import ClickHouseTime, HttpMethod, PostbackType
+from postbacks.attempts import HttpMethod, PostbackType
 from postbacks.inputs import ConversionStatus
 from postbacks.macros import MACROS, unknown_macros
 
@@ -76,13 +76,18 @@ class PostbackConfig(PostbackConfigIn):
     model_config = ConfigDict(extra="ignore")
 
     id: UUID
-    created_at: ClickHouseTime
-    updated_at: ClickHouseTime
+    created_at: datetime
+    updated_at: datetime
     version: Annotated[int, Field(ge=1)]
 
     @classmethod
     def stamp(
-        cls, payload: PostbackConfigIn, *, id: UUID, created_at: datetime, now: datetime,
+        cls,
+        payload: PostbackConfigIn,
+        *,
+        id: UUID,
+        created_at: datetime,
+        now: datetime,
         version: int,
     ) -> PostbackConfig:
         return cls(

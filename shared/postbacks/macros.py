@@ -12,9 +12,22 @@ from urllib.parse import quote
 
 MACROS: frozenset[str] = frozenset(
     {
-        "transaction_id", "click_id", "offer_id", "publisher_id", "event_id", "event_name",
-        "status", "payout", "revenue", "sale_amount", "currency", "rejection_reason",
-        "timestamp", "datetime", "postback_id", "attempt_id",
+        "transaction_id",
+        "click_id",
+        "offer_id",
+        "publisher_id",
+        "event_id",
+        "event_name",
+        "status",
+        "payout",
+        "revenue",
+        "sale_amount",
+        "currency",
+        "rejection_reason",
+        "timestamp",
+        "datetime",
+        "postback_id",
+        "attempt_id",
         *(f"sub{i}" for i in range(1, 11)),
         *(f"adv{i}" for i in range(1, 11)),
     }

@@ -1,0 +1,1 @@
+"""The dispatcher: consumes clicks, conversions and events, fires postbacks, publishes attempts."""

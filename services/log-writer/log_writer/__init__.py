@@ -1,0 +1,1 @@
+"""The log-writer: batches attempt records from Kafka into ClickHouse."""

@@ -35,7 +35,7 @@ def shared_session(data_dir: Path) -> Any:
                 )
             path.mkdir(parents=True, exist_ok=True)
             try:
-                _sessions[path] = chdb_session.Session(str(path))
+                _sessions[path] = chdb_session.Session(str(path))  # type: ignore[no-untyped-call]
             except Exception as exc:
                 raise StoreError(
                     f"cannot open chDB data directory {path} (is another process using it?): {exc}"
@@ -49,14 +49,23 @@ def text_param(value: str | int | float | None) -> str:
         return "\\N"
     if isinstance(value, str):
         return (
-            value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-            .replace("\r", "\\r").replace("\0", "\\0")
+            value.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+            .replace("\0", "\\0")
         )
     return str(value)
 
 
-# Pinned so that numbers come back as JSON numbers on every ClickHouse version and backend.
-JSON_SETTINGS = "output_format_json_quote_64bit_integers=0, output_format_json_quote_decimals=0"
+# Pinned so that every backend and ClickHouse version answers alike: numbers as JSON numbers,
+# times as RFC 3339 UTC ("2026-11-28T01:02:03.456Z").
+JSON_SETTINGS = (
+    "output_format_json_quote_64bit_integers=0, output_format_json_quote_decimals=0, "
+    "date_time_output_format='iso'"
+)
+# Rows arrive with RFC 3339 times as pydantic writes them ("...T01:02:03.456789Z").
+INSERT_SETTINGS = "date_time_input_format='best_effort'"
 
 
 class EmbeddedStore:
@@ -93,8 +102,9 @@ class EmbeddedStore:
     async def insert_json(self, table: str, rows: Sequence[bytes]) -> None:
         if not rows:
             return
-        sql = f"INSERT INTO {self.table(table)} FORMAT JSONEachRow\n" + "\n".join(
-            r.decode() for r in rows
+        sql = (
+            f"INSERT INTO {self.table(table)} SETTINGS {INSERT_SETTINGS} FORMAT JSONEachRow\n"
+            + "\n".join(r.decode() for r in rows)
         )
         await asyncio.to_thread(self._run, sql, None)
 

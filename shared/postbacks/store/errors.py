@@ -1,7 +1,7 @@
 """Store errors, whatever the backend.
 
-    StoreError            the store cannot be reached or used
-    └── StoreQueryError   ClickHouse refused one statement (bad SQL, bad parameter)
+StoreError            the store cannot be reached or used
+└── StoreQueryError   ClickHouse refused one statement (bad SQL, bad parameter)
 """
 
 

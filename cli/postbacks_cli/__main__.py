@@ -1,0 +1,3 @@
+from postbacks_cli.main import app
+
+app()

@@ -1,0 +1,157 @@
+"""The `postbacks` command line (design §8). Flags win over POSTBACKS_* variables over defaults."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from postbacks_cli.lifecycle import configure_logging, run_until_signalled
+
+app = typer.Typer(
+    help="Postbacks: server-to-server postbacks from Kafka, logged in ClickHouse.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+S = TypeVar("S", bound=BaseSettings)
+
+ApiPort = Annotated[int | None, typer.Option(help="query-api port [POSTBACKS_API_PORT]")]
+KafkaPort = Annotated[int | None, typer.Option(help="embedded broker port [POSTBACKS_KAFKA_PORT]")]
+Bootstrap = Annotated[str | None, typer.Option(help="use this Kafka [POSTBACKS_KAFKA_BOOTSTRAP]")]
+DataDir = Annotated[Path | None, typer.Option(help="local state [POSTBACKS_DATA_DIR]")]
+
+
+def load(settings_class: type[S], **flags: Any) -> S:
+    """Settings from flags (those given), the environment and defaults; exits naming a bad one."""
+    try:
+        return settings_class(**{k: v for k, v in flags.items() if v is not None})
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            name = ".".join(str(p) for p in error["loc"])
+            typer.echo(
+                f"invalid setting {name} (POSTBACKS_{name.upper()}): {error['msg']}", err=True
+            )
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def dev(
+    api_port: ApiPort = None,
+    kafka_port: KafkaPort = None,
+    kafka_bootstrap: Bootstrap = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Everything on the embedded defaults: broker, dispatcher, log-writer, query-api."""
+    from postbacks_cli.dev import DevSettings, run_dev
+
+    configure_logging()
+    settings = load(
+        DevSettings,
+        api_port=api_port,
+        kafka_port=kafka_port,
+        kafka_bootstrap=kafka_bootstrap,
+        data_dir=data_dir,
+    )
+    run_until_signalled(run_dev(settings))
+
+
+@app.command()
+def broker(kafka_port: KafkaPort = None) -> None:
+    """The embedded Kafka broker (Tansu, memory only) alone, with the topics created."""
+    from postbacks.embedded_broker import EmbeddedBroker
+    from postbacks.kafka_admin import ensure_topics
+    from postbacks.settings import CommonSettings
+
+    configure_logging()
+    settings = load(CommonSettings, kafka_port=kafka_port)
+
+    async def serve() -> None:
+        with EmbeddedBroker(settings.kafka_port) as running:
+            await ensure_topics(running.bootstrap)
+            typer.echo(f"embedded Kafka on {running.bootstrap} (memory only); Ctrl-C stops it")
+            await asyncio.Event().wait()
+
+    run_until_signalled(serve())
+
+
+@app.command()
+def dispatcher(kafka_bootstrap: Bootstrap = None) -> None:
+    """The dispatcher alone: consumes inputs, fires postbacks, publishes attempts."""
+    from dispatcher.service import run_dispatcher
+    from dispatcher.settings import DispatcherSettings
+
+    configure_logging()
+    run_until_signalled(run_dispatcher(load(DispatcherSettings, kafka_bootstrap=kafka_bootstrap)))
+
+
+@app.command("log-writer")
+def log_writer(kafka_bootstrap: Bootstrap = None, data_dir: DataDir = None) -> None:
+    """The log-writer alone: batches attempts into ClickHouse."""
+    from log_writer.service import run_log_writer
+    from log_writer.settings import LogWriterSettings
+    from postbacks.store.opening import open_store
+
+    configure_logging()
+    settings = load(LogWriterSettings, kafka_bootstrap=kafka_bootstrap, data_dir=data_dir)
+    run_until_signalled(run_log_writer(settings, open_store(settings)))
+
+
+@app.command("query-api")
+def query_api(
+    api_port: ApiPort = None, kafka_bootstrap: Bootstrap = None, data_dir: DataDir = None
+) -> None:
+    """The query-api alone: logs, configurations, pages."""
+    from postbacks.store.opening import open_store
+    from query_api.service import run_query_api
+    from query_api.settings import QueryApiSettings
+
+    configure_logging()
+    settings = load(
+        QueryApiSettings, api_port=api_port, kafka_bootstrap=kafka_bootstrap, data_dir=data_dir
+    )
+    run_until_signalled(run_query_api(settings, open_store(settings)))
+
+
+@app.command()
+def send(
+    topic: Annotated[str, typer.Argument(help="clicks, conversions or events")] = "conversions",
+    offer_id: Annotated[int, typer.Option(help="offer")] = 1,
+    publisher_id: Annotated[int, typer.Option(help="publisher")] = 1,
+    count: Annotated[int, typer.Option(min=1, max=1_000_000)] = 1,
+    payout: Annotated[str | None, typer.Option()] = "1.00",
+    status: Annotated[str, typer.Option(help="approved, pending or rejected")] = "approved",
+    event_id: Annotated[str | None, typer.Option(help="required for events")] = None,
+    json_value: Annotated[
+        str | None, typer.Option("--json", help="send this exact value instead")
+    ] = None,
+    kafka_bootstrap: Bootstrap = None,
+    kafka_port: KafkaPort = None,
+) -> None:
+    """Produce test input: `postbacks send conversions --publisher-id 42 --count 10`."""
+    from postbacks.settings import CommonSettings
+    from postbacks_cli.sending import send_inputs
+
+    settings = load(CommonSettings, kafka_bootstrap=kafka_bootstrap, kafka_port=kafka_port)
+    sent = asyncio.run(
+        send_inputs(
+            settings.bootstrap,
+            topic,
+            count=count,
+            json_value=json_value,
+            fields={
+                "offer_id": offer_id,
+                "publisher_id": publisher_id,
+                "payout": payout,
+                "status": status,
+                "event_id": event_id,
+            },
+        )
+    )
+    for transaction_id in sent:
+        typer.echo(f"sent {topic} transaction_id={transaction_id}")

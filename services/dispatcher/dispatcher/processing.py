@@ -1,0 +1,95 @@
+"""One batch of input records in, attempt records and dead letters out. No Kafka here.
+
+Every valid input is matched against the configuration table and fires each matching postback
+once; invalid input becomes a dead letter with its reason. Postbacks of a batch are fired
+concurrently, bounded by a semaphore, because almost all their time is spent waiting on
+publishers' servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from dispatcher import metrics
+from dispatcher.config_table import ConfigTable
+from dispatcher.delivery import Deliverer
+from postbacks.attempts import AttemptRecord
+from postbacks.configs import PostbackConfig
+from postbacks.dead_letters import dead_letter
+from postbacks.inputs import ClickInput, parse_input
+
+
+class InputRecord(Protocol):
+    """The parts of a Kafka record the dispatcher reads (aiokafka's ConsumerRecord has them)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+@dataclass
+class BatchOutcome:
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    dead_letters: list[bytes] = field(default_factory=list)
+
+
+def rejection_reason(exc: Exception) -> str:
+    """Why an input was refused, naming each bad field."""
+    if isinstance(exc, ValidationError):
+        problems = []
+        for error in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in error["loc"]) or "message"
+            problems.append(f"{where}: {error['msg']}")
+        return "invalid message: " + "; ".join(problems)
+    return f"invalid message: {exc}"
+
+
+class BatchProcessor:
+    def __init__(self, table: ConfigTable, deliverer: Deliverer, concurrency: int) -> None:
+        self._table = table
+        self._deliverer = deliverer
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def process(self, records: Sequence[InputRecord]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        jobs: list[tuple[PostbackConfig, ClickInput]] = []
+        for record in records:
+            metrics.INPUTS.labels(record.topic).inc()
+            try:
+                message = parse_input(record.topic, record.value)
+            except (ValidationError, ValueError) as exc:
+                metrics.DEAD_LETTERS.labels("dispatcher", record.topic).inc()
+                outcome.dead_letters.append(
+                    dead_letter(
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                        key=record.key,
+                        value=record.value,
+                        reason=rejection_reason(exc),
+                        service="dispatcher",
+                    )
+                )
+                continue
+            jobs += [(config, message) for config in self._table.matching(record.topic, message)]
+        outcome.attempts = list(await asyncio.gather(*(self._fire(c, m) for c, m in jobs)))
+        return outcome
+
+    async def _fire(self, config: PostbackConfig, message: ClickInput) -> AttemptRecord:
+        async with self._slots:
+            attempt = await self._deliverer.fire(config, message)
+        metrics.ATTEMPTS.labels(attempt.status, attempt.postback_type, attempt.trigger).inc()
+        metrics.DELIVERY_SECONDS.observe(attempt.latency_ms / 1000)
+        return attempt

@@ -1,0 +1,49 @@
+"""Publishes configuration changes to the compacted `postbacks.configs` topic, keyed by id.
+
+A delete is a tombstone (a null value), which compaction eventually removes. aiokafka is used
+directly because a tombstone needs a real null value, not an empty message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from uuid import UUID
+
+from aiokafka import AIOKafkaProducer
+
+from postbacks import topics
+from postbacks.configs import PostbackConfig
+
+
+class ConfigPublisher:
+    def __init__(self, bootstrap: str) -> None:
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        self.started = False
+
+    async def start(self) -> None:
+        await self._producer.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        self.started = False
+        await self._producer.stop()
+
+    async def publish(self, config: PostbackConfig) -> None:
+        await self._producer.send_and_wait(
+            topics.CONFIGS, config.model_dump_json().encode(), key=str(config.id).encode()
+        )
+
+    async def publish_deleted(self, config_id: UUID) -> None:
+        await self._producer.send_and_wait(topics.CONFIGS, None, key=str(config_id).encode())
+
+    async def publish_all(self, configs: Iterable[PostbackConfig]) -> int:
+        """Republish the full set: refills an empty (e.g. memory-only, restarted) broker."""
+        sends = [
+            await self._producer.send(
+                topics.CONFIGS, c.model_dump_json().encode(), key=str(c.id).encode()
+            )
+            for c in configs
+        ]
+        for sent in sends:
+            await sent
+        return len(sends)

@@ -1,0 +1,51 @@
+"""Runs the query-api: schema and configuration republish first, then HTTP until cancelled."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from postbacks.ops_server import ReadinessCheck, serve_asgi
+from postbacks.store import Store
+from postbacks.store.schema import apply_schema
+from query_api.app import build_app
+from query_api.config_publisher import ConfigPublisher
+from query_api.config_repository import ConfigRepository
+from query_api.settings import QueryApiSettings
+
+log = logging.getLogger(__name__)
+
+
+class QueryApi:
+    """start() readies the store and refills `postbacks.configs`; serve() answers HTTP."""
+
+    def __init__(self, settings: QueryApiSettings, store: Store) -> None:
+        self._settings = settings
+        self._store = store
+        self._publisher = ConfigPublisher(settings.bootstrap)
+
+    async def start(self) -> None:
+        await apply_schema(self._store)
+        await self._publisher.start()
+        # design §1: republish everything at start so an empty broker (the embedded one keeps
+        # nothing across restarts) is refilled before dispatchers need it.
+        count = await self._publisher.publish_all(await ConfigRepository(self._store).list())
+        log.info("republished %d postback configurations", count)
+
+    async def serve(self, extra_checks: Sequence[ReadinessCheck] = ()) -> None:
+        app = build_app(self._store, self._publisher, extra_checks)
+        log.info("query-api on http://%s:%d", self._settings.api_host, self._settings.api_port)
+        await serve_asgi(app, self._settings.api_host, self._settings.api_port)
+
+    async def stop(self) -> None:
+        await self._publisher.stop()
+
+
+async def run_query_api(settings: QueryApiSettings, store: Store) -> None:
+    """The query-api alone (production)."""
+    api = QueryApi(settings, store)
+    await api.start()
+    try:
+        await api.serve()
+    finally:
+        await api.stop()

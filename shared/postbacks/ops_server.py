@@ -1,0 +1,67 @@
+"""The operations endpoints every service serves: /healthz, /readyz and /metrics.
+
+The query-api mounts these routes in its own app; the dispatcher and the log-writer, which have no
+other HTTP surface, serve them alone on a port of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+# A readiness check answers None when ready, or a sentence saying what is not ready yet.
+ReadinessCheck = Callable[[], Awaitable[str | None]]
+
+
+def ops_routes(ready: ReadinessCheck, registry: CollectorRegistry = REGISTRY) -> list[Route]:
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        problem = await ready()
+        if problem is None:
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "not ready", "reason": problem}, status_code=503)
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # Signals belong to the process's runner (postbacks_cli.lifecycle), which cancels the
+        # services in order; uvicorn must not take SIGTERM/SIGINT for itself.
+        yield
+
+
+async def serve_asgi(app: ASGIApp, host: str, port: int) -> None:
+    """Serve an ASGI app until cancelled; on cancel, close connections and the socket first."""
+    server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    serving = asyncio.create_task(server.serve(), name=f"http-{port}")
+    try:
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        await serving
+        raise
+
+
+async def serve_ops(ready: ReadinessCheck, port: int, host: str = "127.0.0.1") -> None:
+    """Serve the operations endpoints alone until cancelled."""
+    await serve_asgi(Starlette(routes=ops_routes(ready)), host, port)

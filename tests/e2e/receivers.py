@@ -1,0 +1,81 @@
+"""Real local HTTP servers that answer postbacks the ways publishers do: 200, 404, 500, slowly.
+
+They run on 127.0.0.1 only and record every request line they receive.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+BEHAVIOURS = {
+    "/ok": (200, b"OK accepted"),
+    "/missing": (404, b"no such postback endpoint"),
+    "/broken": (500, b"database is down"),
+    "/moved": (302, b""),
+    "/big": (200, b"x" * 10_000),
+}
+SLOW_PATH = "/slow"
+SLOW_SECONDS = 2.0
+
+
+@dataclass
+class Receiver:
+    port: int
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.requests]
+
+
+@contextmanager
+def receiver() -> Iterator[Receiver]:
+    state = Receiver(port=0)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            state.requests.append((self.path, dict(self.headers)))
+            route = self.path.split("?", 1)[0]
+            if route == SLOW_PATH:
+                time.sleep(SLOW_SECONDS)
+                code, body = 200, b"too late"
+            else:
+                code, body = BEHAVIOURS.get(route, (404, b"unknown test route"))
+            self.send_response(code)
+            if code == 302:
+                self.send_header("Location", "http://127.0.0.1:9/elsewhere")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def closed_port() -> int:
+    """A loopback port with nothing listening: connecting to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
