@@ -26,6 +26,10 @@ class CommonSettings(BaseSettings):
         validation_alias=AliasChoices("CLICKHOUSE_URL", "POSTBACKS_CLICKHOUSE_URL"),
         description="ClickHouse server URL; unset = the embedded engine (chDB) in data_dir",
     )
+    ops_host: str = Field(
+        default="127.0.0.1",
+        description="address of /metrics, /healthz, /readyz (0.0.0.0 in containers)",
+    )
     clickhouse_database: str = Field(default="postbacks", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
     @property

@@ -64,9 +64,7 @@ class System:
                 return items
             query["cursor"] = page["next_cursor"]
 
-    async def wait_for_logs(
-        self, count: int, timeout_s: float = 30, **params: Any
-    ) -> list[Item]:
+    async def wait_for_logs(self, count: int, timeout_s: float = 30, **params: Any) -> list[Item]:
         deadline = time.monotonic() + timeout_s
         while True:
             items = await self.logs(**params)
@@ -111,14 +109,18 @@ async def running_system(chdb_dir: Path) -> AsyncIterator[System]:
     with EmbeddedBroker() as broker:
         await ensure_topics(broker.bootstrap)
         store = EmbeddedStore(chdb_dir, database=f"e2e_{uuid.uuid4().hex[:12]}")
-        common = {"kafka_bootstrap": broker.bootstrap}
+        kafka = broker.bootstrap
         api_port, dispatcher_port = free_port(), free_port()
-        api = QueryApi(QueryApiSettings(**common, api_port=api_port), store)
+        api = QueryApi(QueryApiSettings(kafka_bootstrap=kafka, api_port=api_port), store)
         await api.start()
-        writer = LogWriter(LogWriterSettings(**common, log_writer_batch_timeout_ms=100), store)
+        writer = LogWriter(
+            LogWriterSettings(kafka_bootstrap=kafka, log_writer_batch_timeout_ms=100), store
+        )
         await writer.start()
         dispatcher = asyncio.create_task(
-            run_dispatcher(DispatcherSettings(**common, dispatcher_port=dispatcher_port))
+            run_dispatcher(
+                DispatcherSettings(kafka_bootstrap=kafka, dispatcher_port=dispatcher_port)
+            )
         )
         serving = asyncio.create_task(api.serve([writer.ready]))
         try:

@@ -16,8 +16,13 @@ HOSTILE = "a&b=c d/é?#"
 
 def conversion(transaction_id: str, publisher_id: int, **extra: object) -> bytes:
     return orjson.dumps(
-        {"transaction_id": transaction_id, "offer_id": 7, "publisher_id": publisher_id,
-         "payout": "12.50", **extra}
+        {
+            "transaction_id": transaction_id,
+            "offer_id": 7,
+            "publisher_id": publisher_id,
+            "payout": "12.50",
+            **extra,
+        }
     )
 
 
@@ -37,15 +42,15 @@ async def test_each_publisher_answer_is_logged_with_the_right_columns(
     names = {}
     for publisher, (base, timeout_ms) in routes.items():
         created = await system.create_postback(
-            name=f"outcome-{publisher}", type="Conversion", publisher_id=publisher,
+            name=f"outcome-{publisher}",
+            type="Conversion",
+            publisher_id=publisher,
             timeout_ms=timeout_ms,
             url=base + "?tx={transaction_id}&payout={payout}&s1={sub1}&aid={attempt_id}",
         )
         names[publisher] = created["name"]
     await asyncio.sleep(1)  # configuration reaches the dispatcher through postbacks.configs
-    system.produce(
-        "conversions", [conversion(f"tx-out-{p}", p, sub1=HOSTILE) for p in routes]
-    )
+    system.produce("conversions", [conversion(f"tx-out-{p}", p, sub1=HOSTILE) for p in routes])
 
     items = await system.wait_for_logs(len(routes), postback_name__contains="OUTCOME-")
     by_publisher = {item["publisher_id"]: item for item in items}
@@ -81,12 +86,19 @@ async def test_each_publisher_answer_is_logged_with_the_right_columns(
         assert item["transaction_id"] == f"tx-out-{publisher}"
         query = parse_qs(urlsplit(item["url"]).query)
         # Values are percent-encoded, so the hostile sub1 stays one parameter, intact.
-        assert query == {"tx": [f"tx-out-{publisher}"], "payout": ["12.50"], "s1": [HOSTILE],
-                         "aid": [item["attempt_id"]]}
+        assert query == {
+            "tx": [f"tx-out-{publisher}"],
+            "payout": ["12.50"],
+            "s1": [HOSTILE],
+            "aid": [item["attempt_id"]],
+        }
 
     # What the publisher received is the logged URL, with the attempt id to drop duplicates.
-    received = dict(system_request for system_request in publisher_server.requests
-                    if "tx-out-1" in system_request[0])
+    received = dict(
+        system_request
+        for system_request in publisher_server.requests
+        if "tx-out-1" in system_request[0]
+    )
     path, headers = next(iter(received.items()))
     assert by_publisher[1]["url"].endswith(path)
     assert headers["X-Postback-Attempt-Id"] == by_publisher[1]["attempt_id"]
@@ -104,26 +116,32 @@ async def test_bad_input_is_dead_lettered_and_consuming_goes_on(
     system: System, publisher_server: Receiver
 ) -> None:
     await system.create_postback(
-        name="after-bad-input", type="Conversion", publisher_id=300,
+        name="after-bad-input",
+        type="Conversion",
+        publisher_id=300,
         url=publisher_server.url("/ok?tx={transaction_id}"),
     )
     await asyncio.sleep(1)
     not_json = b"{this is not json"
-    wrong_type = orjson.dumps({"transaction_id": "tx-bad-2", "offer_id": "seven",
-                               "publisher_id": 300})
+    wrong_type = orjson.dumps(
+        {"transaction_id": "tx-bad-2", "offer_id": "seven", "publisher_id": 300}
+    )
     missing = orjson.dumps({"offer_id": 1, "publisher_id": 300})
     system.produce("conversions", [not_json, wrong_type, missing, conversion("tx-good", 300)])
 
     letter = await system.dead_letters(lambda d: d["value_text"] == not_json.decode())
     assert letter["topic"] == "conversions"
     assert letter["service"] == "dispatcher"
-    assert "invalid" in letter["reason"].lower() and "json" in letter["reason"].lower()
-    assert isinstance(letter["offset"], int) and isinstance(letter["partition"], int)
+    assert "invalid" in letter["reason"].lower()
+    assert "json" in letter["reason"].lower()
+    assert isinstance(letter["offset"], int)
+    assert isinstance(letter["partition"], int)
 
     letter = await system.dead_letters(lambda d: d["value_text"] == wrong_type.decode())
     assert "offer_id" in letter["reason"]
     letter = await system.dead_letters(lambda d: d["value_text"] == missing.decode())
-    assert "transaction_id" in letter["reason"] and "required" in letter["reason"].lower()
+    assert "transaction_id" in letter["reason"]
+    assert "required" in letter["reason"].lower()
 
     fired = await system.wait_for_logs(1, publisher_id=300)
     assert [i["transaction_id"] for i in fired] == ["tx-good"]
@@ -133,7 +151,9 @@ async def test_configuration_changes_apply_without_restart(
     system: System, publisher_server: Receiver
 ) -> None:
     created = await system.create_postback(
-        name="live", type="Conversion", publisher_id=400,
+        name="live",
+        type="Conversion",
+        publisher_id=400,
         url=publisher_server.url("/ok?v=1&tx={transaction_id}"),
     )
     pid = created["id"]
@@ -142,23 +162,34 @@ async def test_configuration_changes_apply_without_restart(
     first = await system.wait_for_logs(1, publisher_id=400)
     assert "v=1" in first[0]["url"]
 
-    replaced = await system.api.put(f"/api/v1/postbacks/{pid}", json={
-        "name": "live", "type": "Conversion", "publisher_id": 400,
-        "url": publisher_server.url("/missing?v=2&tx={transaction_id}")})
+    replaced = await system.api.put(
+        f"/api/v1/postbacks/{pid}",
+        json={
+            "name": "live",
+            "type": "Conversion",
+            "publisher_id": 400,
+            "url": publisher_server.url("/missing?v=2&tx={transaction_id}"),
+        },
+    )
     assert replaced.status_code == 200, replaced.text
     assert replaced.json()["version"] == 2
     await asyncio.sleep(2)
     system.produce("conversions", [conversion("tx-live-2", 400)])
     second = await system.wait_for_logs(1, transaction_id="tx-live-2")
-    assert "v=2" in second[0]["url"] and second[0]["response_code"] == 404
+    assert "v=2" in second[0]["url"]
+    assert second[0]["response_code"] == 404
 
     deleted = await system.api.delete(f"/api/v1/postbacks/{pid}")
     assert deleted.status_code == 204
     assert (await system.api.get(f"/api/v1/postbacks/{pid}")).status_code == 404
     await asyncio.sleep(2)
     # A marker postback for another publisher shows when the dispatcher has handled the batch.
-    await system.create_postback(name="marker", type="Conversion", publisher_id=401,
-                                 url=publisher_server.url("/ok?tx={transaction_id}"))
+    await system.create_postback(
+        name="marker",
+        type="Conversion",
+        publisher_id=401,
+        url=publisher_server.url("/ok?tx={transaction_id}"),
+    )
     await asyncio.sleep(2)
     system.produce("conversions", [conversion("tx-live-3", 400), conversion("tx-mark", 401)])
     assert len(await system.wait_for_logs(1, transaction_id="tx-mark")) == 1

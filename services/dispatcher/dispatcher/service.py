@@ -84,7 +84,9 @@ async def run_dispatcher(settings: DispatcherSettings) -> None:
             return "configuration follower stopped"
         return None
 
-    ops = asyncio.create_task(serve_ops(ready, settings.dispatcher_port), name="ops")
+    ops = asyncio.create_task(
+        serve_ops(ready, settings.dispatcher_port, settings.ops_host), name="ops"
+    )
     try:
         await follower.start()
         await broker.start()

@@ -99,7 +99,9 @@ class LogWriter:
 async def run_log_writer(settings: LogWriterSettings, store: Store) -> None:
     """The log-writer alone (production): its own process, its own ops port."""
     writer = LogWriter(settings, store)
-    ops = asyncio.create_task(serve_ops(writer.ready, settings.log_writer_port), name="ops")
+    ops = asyncio.create_task(
+        serve_ops(writer.ready, settings.log_writer_port, settings.ops_host), name="ops"
+    )
     try:
         await writer.start()
         log.info("log-writer consuming %s from %s", topics.ATTEMPTS, settings.bootstrap)

@@ -1,0 +1,124 @@
+"""`postbacks dev` (what `make run` starts) as a user runs it: a process of its own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import orjson
+from confluent_kafka import Producer
+
+from postbacks.embedded_broker import free_port
+from tests.e2e.receivers import Receiver
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(line) for line in found.stdout.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+def _wait_ready(api: str, process: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"postbacks dev exited with {process.returncode}"
+        try:
+            if httpx.get(f"{api}/readyz", trust_env=False).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("postbacks dev did not become ready")
+
+
+@contextmanager
+def dev(data_dir: Path, api_port: int, kafka_port: int) -> Iterator[subprocess.Popen[bytes]]:
+    env = {
+        **os.environ,
+        "POSTBACKS_DATA_DIR": str(data_dir),
+        "POSTBACKS_API_PORT": str(api_port),
+        "POSTBACKS_KAFKA_PORT": str(kafka_port),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "postbacks_cli", "dev"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_ready(f"http://127.0.0.1:{api_port}", process)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> list[int]:
+    """SIGTERM, as a supervisor would; returns the children it had."""
+    children = _children(process.pid)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
+    return children
+
+
+def test_sigterm_stops_every_child_and_configurations_survive_a_restart(
+    tmp_path: Path, publisher_server: Receiver
+) -> None:
+    api_port, kafka_port = free_port(), free_port()
+    api = f"http://127.0.0.1:{api_port}"
+    with dev(tmp_path, api_port, kafka_port) as first:
+        created = httpx.post(
+            f"{api}/api/v1/postbacks",
+            trust_env=False,
+            json={
+                "name": "survivor",
+                "type": "Conversion",
+                "publisher_id": 77,
+                "url": publisher_server.url("/ok?tx={transaction_id}"),
+            },
+        )
+        assert created.status_code == 201, created.text
+        children = _stop(first)
+    assert len(children) == 2, "expected the broker and the dispatcher as children"
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in children), "a child outlived postbacks dev"
+
+    # The embedded broker kept nothing; the configuration comes back from ClickHouse.
+    with dev(tmp_path, api_port, kafka_port) as second:
+        listed = httpx.get(f"{api}/api/v1/postbacks", trust_env=False).json()["items"]
+        assert [(c["id"], c["name"]) for c in listed] == [(created.json()["id"], "survivor")]
+
+        producer = Producer({"bootstrap.servers": f"127.0.0.1:{kafka_port}"})
+        producer.produce(
+            "conversions",
+            orjson.dumps({"transaction_id": "tx-after-restart", "offer_id": 1, "publisher_id": 77}),
+        )
+        assert producer.flush(10) == 0
+        deadline = time.monotonic() + 30
+        items: list[dict[str, object]] = []
+        while not items and time.monotonic() < deadline:
+            items = httpx.get(
+                f"{api}/api/v1/logs", trust_env=False, params={"transaction_id": "tx-after-restart"}
+            ).json()["items"]
+            time.sleep(0.3)
+        assert len(items) == 1
+        assert items[0]["status"] == "Success"
+        _stop(second)
