@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS postbacks.postback_attempts
     trigger         LowCardinality(String)    COMMENT 'auto, refire or test',
     refire_of       Nullable(UUID)            COMMENT 'The attempt a re-fire repeats',
     source          String                    COMMENT 'The input message as JSON',
+    -- The detail view and re-fires look attempts up by id, which is not a prefix of the key.
+    INDEX idx_attempt_id attempt_id TYPE bloom_filter GRANULARITY 1,
     INDEX idx_transaction_id transaction_id TYPE bloom_filter GRANULARITY 4,
     INDEX idx_publisher_id publisher_id TYPE set(1024) GRANULARITY 4,
     INDEX idx_response_code response_code TYPE set(256) GRANULARITY 4

@@ -13,6 +13,9 @@ from query_api.log_reader import read_attempt, read_logs
 
 router = APIRouter(prefix="/api/v1/logs", tags=["logs"])
 
+# Bounds the size of the SQL one request can build (each value is one bound parameter).
+MAX_QUERY_PARAMETERS = 200
+
 
 @router.get(
     "",
@@ -25,8 +28,13 @@ router = APIRouter(prefix="/api/v1/logs", tags=["logs"])
     ),
 )
 async def list_logs(request: Request) -> dict[str, Any]:
+    pairs = request.query_params.multi_items()
+    if len(pairs) > MAX_QUERY_PARAMETERS:
+        raise BadRequest(
+            f"too many query parameters ({len(pairs)}); send at most {MAX_QUERY_PARAMETERS}"
+        )
     try:
-        query = parse_log_query(request.query_params.multi_items())
+        query = parse_log_query(pairs)
     except InvalidLogQuery as exc:
         raise BadRequest(str(exc)) from exc
     page = await read_logs(request.app.state.store, query)
