@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import UTC, datetime
 
 import httpx
 
@@ -18,6 +17,7 @@ from postbacks.attempts import (
     AttemptStatus,
     Trigger,
 )
+from postbacks.clock import now_ms
 from postbacks.configs import PostbackConfig
 from postbacks.inputs import ClickInput, EventInput
 
@@ -55,7 +55,7 @@ class Deliverer:
     ) -> AttemptRecord:
         attempt_id = uuid.uuid4()
         url = render(config, message, attempt_id)
-        attempted_at = datetime.now(UTC)
+        attempted_at = now_ms()
         started = time.perf_counter()
         code, error, body = 0, "", ""
         try:

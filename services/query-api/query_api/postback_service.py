@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
 from uuid import UUID
 
+from postbacks.clock import now_ms
 from postbacks.configs import PostbackConfig, PostbackConfigIn
 from query_api.config_publisher import ConfigPublisher
 from query_api.config_repository import ConfigRepository
@@ -29,7 +29,7 @@ class PostbackService:
     async def create(self, payload: PostbackConfigIn) -> PostbackConfig:
         async with self._writes:
             await self._check_name_free(payload.name, None)
-            now = datetime.now(UTC)
+            now = now_ms()
             config = PostbackConfig.stamp(
                 payload, id=uuid.uuid4(), created_at=now, now=now, version=1
             )
@@ -45,7 +45,7 @@ class PostbackService:
                 payload,
                 id=config_id,
                 created_at=current.created_at,
-                now=datetime.now(UTC),
+                now=now_ms(),
                 version=current.version + 1,
             )
             await self.repository.save(config)
