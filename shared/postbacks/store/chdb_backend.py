@@ -18,6 +18,7 @@ from chdb import session as chdb_session
 
 from postbacks.store.errors import StoreError, StoreQueryError
 from postbacks.store.protocol import Params, Row, check_identifier
+from postbacks.store.sql import INSERT_SETTINGS, JSON_SETTINGS
 
 _sessions: dict[Path, Any] = {}
 _sessions_lock = threading.Lock()
@@ -56,16 +57,6 @@ def text_param(value: str | int | float | None) -> str:
             .replace("\0", "\\0")
         )
     return str(value)
-
-
-# Pinned so that every backend and ClickHouse version answers alike: numbers as JSON numbers,
-# times as RFC 3339 UTC ("2026-11-28T01:02:03.456Z").
-JSON_SETTINGS = (
-    "output_format_json_quote_64bit_integers=0, output_format_json_quote_decimals=0, "
-    "date_time_output_format='iso'"
-)
-# Rows arrive with RFC 3339 times as pydantic writes them ("...T01:02:03.456789Z").
-INSERT_SETTINGS = "date_time_input_format='best_effort'"
 
 
 class EmbeddedStore:

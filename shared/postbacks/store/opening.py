@@ -10,7 +10,10 @@ def open_store(settings: CommonSettings) -> Store:
     if settings.clickhouse_url:
         from postbacks.store.server_backend import ServerStore
 
-        return ServerStore.from_url(settings.clickhouse_url, database=settings.clickhouse_database)
+        # POSTBACKS_CLICKHOUSE_DATABASE, when set, wins over the URL's ?database=.
+        chosen = "clickhouse_database" in settings.model_fields_set
+        database = settings.clickhouse_database if chosen else None
+        return ServerStore.from_url(settings.clickhouse_url, database=database)
     from postbacks.store.chdb_backend import EmbeddedStore
 
     return EmbeddedStore(settings.data_dir / "clickhouse", database=settings.clickhouse_database)

@@ -10,12 +10,12 @@ Row = dict[str, Any]
 # Parameter values for `{name:Type}` placeholders. None binds SQL NULL.
 Params = Mapping[str, str | int | float | None]
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def check_identifier(name: str) -> str:
     """Database and table names are spliced into SQL text, so only plain identifiers pass."""
-    if not _IDENTIFIER.match(name):
+    if not _IDENTIFIER.fullmatch(name):
         raise ValueError(f"not a plain SQL identifier: {name!r}")
     return name
 
@@ -35,7 +35,11 @@ class Store(Protocol):
         ...
 
     async def select(self, sql: str, params: Params | None = None) -> list[Row]:
-        """Run a SELECT and return its rows as dicts (64-bit integers as numbers)."""
+        """Run a SELECT and return its rows as dicts (64-bit integers as numbers).
+
+        The backend appends a SETTINGS clause (store/sql.py), so `sql` must not end with its
+        own SETTINGS, FORMAT or ';'.
+        """
         ...
 
     async def insert_json(self, table: str, rows: Sequence[bytes]) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 from postbacks.store.protocol import Store
 
 SCHEMA_DIR = Path(__file__).resolve().parents[3] / "deploy" / "clickhouse"
-_QUALIFIER = re.compile(r"\bpostbacks\.(?=\w)")
+# Only `postbacks.postback_...`: every table is named postback_*, and prose in comments is not.
+_QUALIFIER = re.compile(r"\bpostbacks\.(?=postback_)")
 
 
 def schema_statements(database: str, schema_dir: Path = SCHEMA_DIR) -> list[str]:

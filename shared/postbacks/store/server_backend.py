@@ -22,14 +22,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalErr
 
 from postbacks.store.errors import StoreError, StoreQueryError
 from postbacks.store.protocol import Params, Row, check_identifier
-
-# The same text as chdb_backend.JSON_SETTINGS and INSERT_SETTINGS (a contract test compares
-# them); not imported from there, because importing chdb maps a 550 MB engine into the process.
-JSON_SETTINGS = (
-    "output_format_json_quote_64bit_integers=0, output_format_json_quote_decimals=0, "
-    "date_time_output_format='iso'"
-)
-INSERT_SETTINGS = "date_time_input_format='best_effort'"
+from postbacks.store.sql import INSERT_SETTINGS, JSON_SETTINGS
 
 # A `{name:Type}` placeholder, as clickhouse-connect recognises one. Without any, the driver
 # falls back to client-side `%(name)s` formatting, which would break on a literal '%'.
