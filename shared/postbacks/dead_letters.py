@@ -3,39 +3,58 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
+from prometheus_client import Counter
+
+from postbacks.clock import now_ms
+
+DEAD_LETTERS = Counter(
+    "postbacks_dead_letters_total",
+    "Messages refused to the dead-letter topic",
+    ["service", "topic"],
+)
 
 
-def dead_letter(
-    *,
-    topic: str,
-    partition: int,
-    offset: int,
-    key: bytes | None,
-    value: bytes | None,
-    reason: str,
-    service: str,
-) -> bytes:
+class KafkaRecord(Protocol):
+    """The parts of a consumed Kafka record the services read (aiokafka's ConsumerRecord)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+def dead_letter(record: KafkaRecord, *, reason: str, service: str) -> bytes:
     """The DLQ value: where the message came from, why it was refused, and its original bytes.
 
     The bytes are kept as base64 (they may not be UTF-8) and, when they are text, also as text
     so a person reading the topic sees them at once.
     """
-    record: dict[str, Any] = {
-        "topic": topic,
-        "partition": partition,
-        "offset": offset,
+    DEAD_LETTERS.labels(service, record.topic).inc()
+    letter: dict[str, Any] = {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
         "reason": reason,
         "service": service,
-        "dead_lettered_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        "key_base64": base64.b64encode(key).decode() if key is not None else None,
-        "value_base64": base64.b64encode(value).decode() if value is not None else None,
-        "value_text": _as_text(value),
+        "dead_lettered_at": now_ms().isoformat(timespec="milliseconds"),
+        "key_base64": _base64(record.key),
+        "value_base64": _base64(record.value),
+        "value_text": _as_text(record.value),
     }
-    return orjson.dumps(record)
+    return orjson.dumps(letter)
+
+
+def _base64(data: bytes | None) -> str | None:
+    return base64.b64encode(data).decode() if data is not None else None
 
 
 def _as_text(value: bytes | None) -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -62,6 +62,15 @@ async def serve_asgi(app: ASGIApp, host: str, port: int) -> None:
         raise
 
 
-async def serve_ops(ready: ReadinessCheck, port: int, host: str = "127.0.0.1") -> None:
-    """Serve the operations endpoints alone until cancelled."""
-    await serve_asgi(Starlette(routes=ops_routes(ready)), host, port)
+@contextlib.asynccontextmanager
+async def ops_endpoints(ready: ReadinessCheck, port: int, host: str) -> AsyncIterator[None]:
+    """Serve the operations endpoints alone while the block runs (dispatcher, log-writer)."""
+    serving = asyncio.create_task(
+        serve_asgi(Starlette(routes=ops_routes(ready)), host, port), name=f"ops-{port}"
+    )
+    try:
+        yield
+    finally:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving

@@ -3,9 +3,6 @@
 from prometheus_client import Counter, Histogram
 
 INPUTS = Counter("postbacks_dispatcher_inputs_total", "Input messages consumed", ["topic"])
-DEAD_LETTERS = Counter(
-    "postbacks_dead_letters_total", "Messages sent to the dead-letter topic", ["service", "topic"]
-)
 ATTEMPTS = Counter(
     "postbacks_attempts_total",
     "Postback attempts by outcome",

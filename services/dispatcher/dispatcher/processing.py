@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from pydantic import ValidationError
 
@@ -20,23 +19,8 @@ from dispatcher.config_table import ConfigTable
 from dispatcher.delivery import Deliverer
 from postbacks.attempts import AttemptRecord
 from postbacks.configs import PostbackConfig
-from postbacks.dead_letters import dead_letter
+from postbacks.dead_letters import KafkaRecord, dead_letter
 from postbacks.inputs import ClickInput, parse_input
-
-
-class InputRecord(Protocol):
-    """The parts of a Kafka record the dispatcher reads (aiokafka's ConsumerRecord has them)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
 
 
 @dataclass
@@ -62,7 +46,7 @@ class BatchProcessor:
         self._deliverer = deliverer
         self._slots = asyncio.Semaphore(concurrency)
 
-    async def process(self, records: Sequence[InputRecord]) -> BatchOutcome:
+    async def process(self, records: Sequence[KafkaRecord]) -> BatchOutcome:
         outcome = BatchOutcome()
         jobs: list[tuple[PostbackConfig, ClickInput]] = []
         for record in records:
@@ -70,17 +54,8 @@ class BatchProcessor:
             try:
                 message = parse_input(record.topic, record.value)
             except (ValidationError, ValueError) as exc:
-                metrics.DEAD_LETTERS.labels("dispatcher", record.topic).inc()
                 outcome.dead_letters.append(
-                    dead_letter(
-                        topic=record.topic,
-                        partition=record.partition,
-                        offset=record.offset,
-                        key=record.key,
-                        value=record.value,
-                        reason=rejection_reason(exc),
-                        service="dispatcher",
-                    )
+                    dead_letter(record, reason=rejection_reason(exc), service="dispatcher")
                 )
                 continue
             jobs += [(config, message) for config in self._table.matching(record.topic, message)]

@@ -8,7 +8,6 @@ delivery is at least once (design §5).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -19,10 +18,11 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from dispatcher.config_follower import ConfigFollower
 from dispatcher.config_table import ConfigTable
 from dispatcher.delivery import Deliverer, build_client
-from dispatcher.processing import BatchOutcome, BatchProcessor, InputRecord
+from dispatcher.processing import BatchOutcome, BatchProcessor
 from dispatcher.settings import DispatcherSettings
 from postbacks import topics
-from postbacks.ops_server import serve_ops
+from postbacks.dead_letters import KafkaRecord
+from postbacks.ops_server import ops_endpoints
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def build_broker(settings: DispatcherSettings, processor: BatchProcessor) -> Kaf
         decoder=_raw_body,
     )
     async def handle_inputs(body: Any, message: KafkaMessage) -> None:
-        records: Sequence[InputRecord] = message.raw_message
+        records: Sequence[KafkaRecord] = message.raw_message
         await publish_outcome(broker, await processor.process(records))
 
     return broker
@@ -84,21 +84,18 @@ async def run_dispatcher(settings: DispatcherSettings) -> None:
             return "configuration follower stopped"
         return None
 
-    ops = asyncio.create_task(
-        serve_ops(ready, settings.dispatcher_port, settings.ops_host), name="ops"
-    )
     try:
-        await follower.start()
-        await broker.start()
-        started = True
-        log.info(
-            "dispatcher consuming %s from %s", ", ".join(topics.INPUT_TOPICS), settings.bootstrap
-        )
-        await asyncio.Event().wait()
+        async with ops_endpoints(ready, settings.dispatcher_port, settings.ops_host):
+            await follower.start()
+            await broker.start()
+            started = True
+            log.info(
+                "dispatcher consuming %s from %s",
+                ", ".join(topics.INPUT_TOPICS),
+                settings.bootstrap,
+            )
+            await asyncio.Event().wait()
     finally:
-        ops.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ops
         await broker.stop()
         await follower.stop()
         await client.aclose()

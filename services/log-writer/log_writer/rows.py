@@ -4,25 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from pydantic import ValidationError
 
 from postbacks.attempts import AttemptRecord
-from postbacks.dead_letters import dead_letter
-
-
-class AttemptMessage(Protocol):
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
+from postbacks.dead_letters import KafkaRecord, dead_letter
 
 
 @dataclass
@@ -31,7 +17,7 @@ class DecodedBatch:
     dead_letters: list[bytes] = field(default_factory=list)
 
 
-def decode_batch(messages: Sequence[AttemptMessage]) -> DecodedBatch:
+def decode_batch(messages: Sequence[KafkaRecord]) -> DecodedBatch:
     """Validate every record; a record that does not fit §6 is dead-lettered, never inserted.
 
     Rows are re-encoded from the validated model, so what reaches ClickHouse is exactly the
@@ -44,17 +30,8 @@ def decode_batch(messages: Sequence[AttemptMessage]) -> DecodedBatch:
                 raise ValueError("message has no value (tombstone)")
             record = AttemptRecord.model_validate_json(message.value)
         except (ValidationError, ValueError) as exc:
-            batch.dead_letters.append(
-                dead_letter(
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=message.key,
-                    value=message.value,
-                    reason=f"invalid attempt record: {exc}",
-                    service="log-writer",
-                )
-            )
+            reason = f"invalid attempt record: {exc}"
+            batch.dead_letters.append(dead_letter(message, reason=reason, service="log-writer"))
             continue
         batch.rows.append(record.model_dump_json().encode())
     return batch

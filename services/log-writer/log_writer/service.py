@@ -9,7 +9,6 @@ ReplacingMergeTree because it keeps its attempt_id and attempted_at.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -20,7 +19,7 @@ from prometheus_client import Counter
 from log_writer.rows import decode_batch
 from log_writer.settings import LogWriterSettings
 from postbacks import topics
-from postbacks.ops_server import serve_ops
+from postbacks.ops_server import ops_endpoints
 from postbacks.store import Store
 from postbacks.store.schema import apply_schema
 
@@ -29,9 +28,6 @@ log = logging.getLogger(__name__)
 ROWS_WRITTEN = Counter("postbacks_log_writer_rows_total", "Attempt rows inserted into ClickHouse")
 INSERT_FAILURES = Counter(
     "postbacks_log_writer_insert_failures_total", "Batches whose insert failed and will be re-read"
-)
-DEAD_LETTERS = Counter(
-    "postbacks_log_writer_dead_letters_total", "Attempt records refused as invalid"
 )
 RETRY_PAUSE_S = 1.0
 
@@ -56,7 +52,6 @@ def build_log_writer(settings: LogWriterSettings, store: Store) -> KafkaBroker:
     async def write_attempts(body: Any, message: KafkaMessage) -> None:
         batch = decode_batch(message.raw_message)
         if batch.dead_letters:
-            DEAD_LETTERS.inc(len(batch.dead_letters))
             sends = [
                 await broker.publish(d, topics.DLQ, no_confirm=True) for d in batch.dead_letters
             ]
@@ -99,15 +94,10 @@ class LogWriter:
 async def run_log_writer(settings: LogWriterSettings, store: Store) -> None:
     """The log-writer alone (production): its own process, its own ops port."""
     writer = LogWriter(settings, store)
-    ops = asyncio.create_task(
-        serve_ops(writer.ready, settings.log_writer_port, settings.ops_host), name="ops"
-    )
     try:
-        await writer.start()
-        log.info("log-writer consuming %s from %s", topics.ATTEMPTS, settings.bootstrap)
-        await asyncio.Event().wait()
+        async with ops_endpoints(writer.ready, settings.log_writer_port, settings.ops_host):
+            await writer.start()
+            log.info("log-writer consuming %s from %s", topics.ATTEMPTS, settings.bootstrap)
+            await asyncio.Event().wait()
     finally:
-        ops.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ops
         await writer.stop()
