@@ -95,6 +95,7 @@ async def run_dev(settings: DevSettings) -> None:
         # already meet the full set even when the memory-only broker started empty.
         await api.start()
         dispatcher_port = free_port()
+        log.info("dispatcher metrics on http://127.0.0.1:%d/metrics", dispatcher_port)
         writer = LogWriter(settings, store)
         try:
             async with dispatcher_process(bootstrap, dispatcher_port) as dispatcher:

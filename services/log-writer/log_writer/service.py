@@ -51,11 +51,6 @@ def build_log_writer(settings: LogWriterSettings, store: Store) -> KafkaBroker:
     )
     async def write_attempts(body: Any, message: KafkaMessage) -> None:
         batch = decode_batch(message.raw_message)
-        if batch.dead_letters:
-            sends = [
-                await broker.publish(d, topics.DLQ, no_confirm=True) for d in batch.dead_letters
-            ]
-            await asyncio.gather(*sends)
         try:
             await store.insert_json("postback_attempts", batch.rows)
         except Exception:
@@ -66,6 +61,10 @@ def build_log_writer(settings: LogWriterSettings, store: Store) -> KafkaBroker:
             await asyncio.sleep(RETRY_PAUSE_S)  # do not spin against a store that is down
             raise
         ROWS_WRITTEN.inc(len(batch.rows))
+        # Dead letters go out only once the batch is stored: a batch that is read again after a
+        # failed insert must not dead-letter its bad records twice.
+        sends = [await broker.publish(d, topics.DLQ, no_confirm=True) for d in batch.dead_letters]
+        await asyncio.gather(*sends)
 
     return broker
 

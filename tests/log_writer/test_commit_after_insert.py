@@ -1,0 +1,129 @@
+"""The log-writer commits offsets only after ClickHouse stored the rows (real broker, real chDB).
+
+The store is wrapped at its seam so that its first insert fails, as a ClickHouse outage would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from log_writer.service import LogWriter
+from log_writer.settings import LogWriterSettings
+from postbacks import topics
+from postbacks.attempts import AttemptRecord
+from postbacks.embedded_broker import EmbeddedBroker
+from postbacks.kafka_admin import ensure_topics
+from postbacks.store import StoreError
+from postbacks.store.chdb_backend import EmbeddedStore
+
+GROUP = "log-writer-under-test"
+INVALID = b'{"attempt_id": "not a uuid"}'
+
+
+class FailingFirstInsert(EmbeddedStore):
+    def __init__(self, inner: EmbeddedStore) -> None:
+        self.__dict__.update(inner.__dict__)
+        self.insert_calls = 0
+
+    async def insert_json(self, table: str, rows: Sequence[bytes]) -> None:
+        self.insert_calls += 1
+        if self.insert_calls == 1:
+            raise StoreError("ClickHouse is down (injected)")
+        await super().insert_json(table, rows)
+
+
+def attempt(n: int) -> AttemptRecord:
+    return AttemptRecord(
+        attempt_id=uuid.uuid4(),
+        attempted_at=datetime.now(UTC),
+        status="Success",
+        postback_id=uuid.uuid4(),
+        postback_name="p",
+        postback_type="Conversion",
+        offer_id=1,
+        publisher_id=n,
+        transaction_id=f"tx-{n}",
+        response_code=200,
+        url="http://127.0.0.1/",
+        latency_ms=1,
+        source="{}",
+    )
+
+
+async def committed_total(bootstrap: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=GROUP)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topics.ATTEMPTS) or set()
+        offsets = [await consumer.committed(TopicPartition(topics.ATTEMPTS, p)) for p in partitions]
+        return sum(o or 0 for o in offsets)
+    finally:
+        await consumer.stop()
+
+
+async def dead_letter_count(bootstrap: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        partition = TopicPartition(topics.DLQ, 0)
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        end = (await consumer.end_offsets([partition]))[partition]
+        count = 0
+        while await consumer.position(partition) < end:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                letters = [orjson.loads(r.value) for r in batch if r.value]
+                count += sum(d["value_text"] == INVALID.decode() for d in letters)
+        return count
+    finally:
+        await consumer.stop()
+
+
+async def test_a_failed_insert_is_retried_and_nothing_is_lost_or_doubled(
+    embedded_store: EmbeddedStore,
+) -> None:
+    records = [attempt(n) for n in range(50)]
+    with EmbeddedBroker() as broker:
+        await ensure_topics(broker.bootstrap)
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+        await producer.start()
+        for record in records:
+            await producer.send(topics.ATTEMPTS, record.model_dump_json().encode())
+        await producer.send(topics.ATTEMPTS, INVALID)
+        await producer.stop()
+
+        store = FailingFirstInsert(embedded_store)
+        settings = LogWriterSettings(
+            kafka_bootstrap=broker.bootstrap,
+            log_writer_group_id=GROUP,
+            log_writer_batch_timeout_ms=200,
+        )
+        writer = LogWriter(settings, store)
+        await writer.start()
+        try:
+            table = store.table("postback_attempts")
+            deadline = time.monotonic() + 60
+            rows: list[dict[str, object]] = []
+            while time.monotonic() < deadline:
+                rows = await store.select(f"SELECT attempt_id FROM {table}")
+                if len(rows) >= len(records) and await committed_total(broker.bootstrap) == 51:
+                    break
+                await asyncio.sleep(0.3)
+        finally:
+            await writer.stop()
+
+        assert store.insert_calls >= 2, "the first insert failed, so a second must have run"
+        assert sorted(str(r["attempt_id"]) for r in rows) == sorted(
+            str(r.attempt_id) for r in records
+        )
+        # Every record, the invalid one included, is committed once stored or dead-lettered.
+        assert await committed_total(broker.bootstrap) == 51
+        # The batch was read twice (one failed insert), yet its bad record is dead-lettered once.
+        assert await dead_letter_count(broker.bootstrap) == 1
