@@ -72,6 +72,7 @@ async def dispatcher_process(bootstrap: str, port: int) -> AsyncIterator[Process
         env=env,
         stdin=subprocess.DEVNULL,
         preexec_fn=die_with_parent,
+        start_new_session=True,  # stopped by this process, in order (see EmbeddedBroker.start)
     )
     try:
         yield process

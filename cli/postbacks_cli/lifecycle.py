@@ -8,6 +8,8 @@ import signal
 from collections.abc import Coroutine
 from typing import Any
 
+from postbacks.topics import KAFKA_LOGGER
+
 log = logging.getLogger(__name__)
 
 
@@ -17,10 +19,13 @@ def configure_logging(level: str = "INFO") -> None:
     )
     # aiokafka reports every rebalance and coordinator change at INFO; keep the console readable.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # FastStream logs partition assignments and task callbacks in a format of its own; the
+    # services log their own start-up lines.
+    logging.getLogger(KAFKA_LOGGER).setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per postback otherwise
 
 
-async def _until_signalled(service: Coroutine[Any, Any, None]) -> None:
+async def _until_signalled(service: Coroutine[Any, Any, None], name: str) -> None:
     task = asyncio.ensure_future(service)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -29,14 +34,14 @@ async def _until_signalled(service: Coroutine[Any, Any, None]) -> None:
     try:
         await task
     except asyncio.CancelledError:
-        log.info("stopped")
+        log.info("%s stopped", name)
 
 
-def run_until_signalled(service: Coroutine[Any, Any, None]) -> None:
+def run_until_signalled(service: Coroutine[Any, Any, None], name: str) -> None:
     try:
         import uvloop
 
         runner: Any = uvloop.run
     except ImportError:  # uvloop is a speed-up, not a requirement
         runner = asyncio.run
-    runner(_until_signalled(service))
+    runner(_until_signalled(service, name))

@@ -58,7 +58,7 @@ def dev(
         kafka_bootstrap=kafka_bootstrap,
         data_dir=data_dir,
     )
-    run_until_signalled(run_dev(settings))
+    run_until_signalled(run_dev(settings), "postbacks dev")
 
 
 @app.command()
@@ -77,7 +77,7 @@ def broker(kafka_port: KafkaPort = None) -> None:
             typer.echo(f"embedded Kafka on {running.bootstrap} (memory only); Ctrl-C stops it")
             await asyncio.Event().wait()
 
-    run_until_signalled(serve())
+    run_until_signalled(serve(), "embedded broker")
 
 
 @app.command()
@@ -87,7 +87,8 @@ def dispatcher(kafka_bootstrap: Bootstrap = None) -> None:
     from dispatcher.settings import DispatcherSettings
 
     configure_logging()
-    run_until_signalled(run_dispatcher(load(DispatcherSettings, kafka_bootstrap=kafka_bootstrap)))
+    settings = load(DispatcherSettings, kafka_bootstrap=kafka_bootstrap)
+    run_until_signalled(run_dispatcher(settings), "dispatcher")
 
 
 @app.command("log-writer")
@@ -99,7 +100,7 @@ def log_writer(kafka_bootstrap: Bootstrap = None, data_dir: DataDir = None) -> N
 
     configure_logging()
     settings = load(LogWriterSettings, kafka_bootstrap=kafka_bootstrap, data_dir=data_dir)
-    run_until_signalled(run_log_writer(settings, open_store(settings)))
+    run_until_signalled(run_log_writer(settings, open_store(settings)), "log-writer")
 
 
 @app.command("query-api")
@@ -115,7 +116,7 @@ def query_api(
     settings = load(
         QueryApiSettings, api_port=api_port, kafka_bootstrap=kafka_bootstrap, data_dir=data_dir
     )
-    run_until_signalled(run_query_api(settings, open_store(settings)))
+    run_until_signalled(run_query_api(settings, open_store(settings)), "query-api")
 
 
 @app.command()

@@ -56,6 +56,10 @@ class EmbeddedBroker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             preexec_fn=die_with_parent,
+            # A session of its own: Ctrl-C in a terminal signals the whole foreground group, and
+            # the broker must outlive the services that are still flushing to it. The parent
+            # stops it last; PR_SET_PDEATHSIG stops it if the parent is killed outright.
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

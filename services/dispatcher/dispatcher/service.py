@@ -49,7 +49,12 @@ async def publish_outcome(broker: KafkaBroker, outcome: BatchOutcome) -> None:
 
 def build_broker(settings: DispatcherSettings, processor: BatchProcessor) -> KafkaBroker:
     # Per-message logging at INFO would write a line per conversion; keep it at DEBUG.
-    broker = KafkaBroker(settings.bootstrap, log_level=logging.DEBUG, client_id="dispatcher")
+    broker = KafkaBroker(
+        settings.bootstrap,
+        log_level=logging.DEBUG,
+        logger=logging.getLogger(topics.KAFKA_LOGGER),
+        client_id="dispatcher",
+    )
 
     @broker.subscriber(
         *topics.INPUT_TOPICS,

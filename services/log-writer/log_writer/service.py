@@ -37,7 +37,12 @@ async def _raw_body(message: KafkaMessage) -> Any:
 
 
 def build_log_writer(settings: LogWriterSettings, store: Store) -> KafkaBroker:
-    broker = KafkaBroker(settings.bootstrap, log_level=logging.DEBUG, client_id="log-writer")
+    broker = KafkaBroker(
+        settings.bootstrap,
+        log_level=logging.DEBUG,
+        logger=logging.getLogger(topics.KAFKA_LOGGER),
+        client_id="log-writer",
+    )
 
     @broker.subscriber(
         topics.ATTEMPTS,
