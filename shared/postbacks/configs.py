@@ -1,8 +1,15 @@
-"""Postback configuration model and its validation at save time (design §4)."""
+"""Postback configuration model and its validation at save time (design §4).
+
+Every check here runs when a configuration is saved, and names the field and the fix: what is
+refused here can never go wrong later at a publisher.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Self
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -11,9 +18,37 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from postbacks.attempts import HttpMethod, PostbackType
 from postbacks.inputs import ConversionStatus
-from postbacks.macros import MACROS, unknown_macros
+from postbacks.macros import JSON_PLACEHOLDER, MACROS, describe_unknown, unknown_macros
+from postbacks.templates import render_json
 
 DEFAULT_TIMEOUT_MS = 5000
+MAX_BODY = 65_536
+MAX_HEADERS = 50
+
+# RFC 9110 token characters: anything else (CR, LF, ':', spaces) cannot be in a header name.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
+# Set by the HTTP client or by Postbacks itself; a configuration that set them would break the
+# request or hide the attempt id from the publisher.
+RESERVED_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "x-postback-attempt-id"}
+)
+
+
+class BodyFormat(StrEnum):
+    JSON = "json"
+    FORM = "form"
+
+
+CONTENT_TYPES = {
+    BodyFormat.JSON: "application/json; charset=utf-8",
+    BodyFormat.FORM: "application/x-www-form-urlencoded",
+}
+
+
+def _check_macros(template: str) -> None:
+    unknown = unknown_macros(template)
+    if unknown:
+        raise ValueError(describe_unknown(unknown))
 
 
 class PostbackConfigIn(BaseModel):
@@ -31,8 +66,18 @@ class PostbackConfigIn(BaseModel):
         default_factory=lambda: [ConversionStatus.APPROVED]
     )
     method: HttpMethod = HttpMethod.GET
+    body: Annotated[str | None, Field(max_length=MAX_BODY)] = None
+    content_type: BodyFormat = BodyFormat.JSON
+    headers: Annotated[dict[str, str], Field(max_length=MAX_HEADERS)] = Field(default_factory=dict)
     timeout_ms: Annotated[int, Field(ge=100, le=30_000)] = DEFAULT_TIMEOUT_MS
     enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_trimmed(cls, value: str) -> str:
+        if value != value.strip():
+            raise ValueError("must not start or end with spaces")
+        return value
 
     @field_validator("event_id", mode="before")
     @classmethod
@@ -49,25 +94,74 @@ class PostbackConfigIn(BaseModel):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        unknown = unknown_macros(value)
-        if unknown:
-            names = ", ".join(f"{{{n}}}" for n in unknown)
-            raise ValueError(
-                f"unknown macro {names}; valid macros are "
-                + ", ".join(f"{{{n}}}" for n in sorted(MACROS))
-            )
+        _check_macros(value)
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https"):
             raise ValueError("url must start with http:// or https://")
         if not parts.hostname:
             raise ValueError("url must name a host, e.g. https://publisher.example/postback")
+        if any(c in value for c in "\r\n\t "):
+            raise ValueError("url must not contain spaces, tabs or line breaks")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _check_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        seen: set[str] = set()
+        for name, template in value.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(
+                    f"header name {name!r} is not a valid HTTP header name "
+                    "(letters, digits and !#$%&'*+.^_`|~- only; no spaces, ':' or line breaks)"
+                )
+            if name.lower() in RESERVED_HEADERS:
+                raise ValueError(f"header {name!r} is set by Postbacks itself and cannot be set")
+            if name.lower() in seen:
+                raise ValueError(f"header {name!r} is given twice (names are case-insensitive)")
+            seen.add(name.lower())
+            if any(c in template for c in "\r\n\0"):
+                raise ValueError(f"header {name!r}: value must not contain CR, LF or NUL")
+            try:
+                _check_macros(template)
+            except ValueError as exc:
+                raise ValueError(f"header {name!r}: {exc}") from None
         return value
 
     @model_validator(mode="after")
-    def _event_only_for_events(self) -> Self:
+    def _check_combinations(self) -> Self:
         if self.event_id is not None and self.type is not PostbackType.EVENT:
             raise ValueError("event_id is only allowed when type is Event")
+        if self.type is PostbackType.CLICK and self.statuses != [ConversionStatus.APPROVED]:
+            raise ValueError("statuses only apply to Conversion and Event postbacks, not Click")
+        if self.body is not None:
+            if self.method is HttpMethod.GET:
+                raise ValueError(
+                    "body: a GET postback cannot have a body; use method POST, or put the "
+                    "values in the url"
+                )
+            self._check_body(self.body)
         return self
+
+    def _check_body(self, body: str) -> None:
+        if self.content_type is BodyFormat.FORM:
+            try:
+                _check_macros(body)
+            except ValueError as exc:
+                raise ValueError(f"body: {exc}") from None
+            return
+        unknown = unknown_macros(body, JSON_PLACEHOLDER)
+        if unknown:
+            raise ValueError(f"body: {describe_unknown(unknown)}")
+        # Bare macros render as one JSON value whatever their value, in-string ones as escaped
+        # text: so if the template renders to JSON once, it does for every value.
+        try:
+            json.loads(render_json(body, dict.fromkeys(MACROS, "1")))
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"body: not valid JSON once rendered ({exc.msg} at character {exc.pos}); put "
+                'macros inside strings ("tx": "{transaction_id}") or bare for numbers '
+                '("payout": {payout})'
+            ) from None
 
 
 class PostbackConfig(PostbackConfigIn):

@@ -24,16 +24,25 @@ SLOW_PATH = "/slow"
 SLOW_SECONDS = 2.0
 
 
+@dataclass(frozen=True)
+class ReceivedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
 @dataclass
 class Receiver:
     port: int
-    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    requests: list[ReceivedRequest] = field(default_factory=list)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def paths(self) -> list[str]:
-        return [path for path, _ in self.requests]
+    def find(self, text: str) -> list[ReceivedRequest]:
+        """Requests whose path contains `text` (e.g. a transaction id)."""
+        return [r for r in self.requests if text in r.path]
 
 
 @contextmanager
@@ -44,19 +53,28 @@ def receiver() -> Iterator[Receiver]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            state.requests.append((self.path, dict(self.headers)))
+            self.answer(b"")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.answer(self.rfile.read(length))
+
+        def answer(self, body: bytes) -> None:
+            state.requests.append(
+                ReceivedRequest(self.command, self.path, dict(self.headers), body)
+            )
             route = self.path.split("?", 1)[0]
             if route == SLOW_PATH:
                 time.sleep(SLOW_SECONDS)
-                code, body = 200, b"too late"
+                code, reply = 200, b"too late"
             else:
-                code, body = BEHAVIOURS.get(route, (404, b"unknown test route"))
+                code, reply = BEHAVIOURS.get(route, (404, b"unknown test route"))
             self.send_response(code)
             if code == 302:
                 self.send_header("Location", "http://127.0.0.1:9/elsewhere")
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(reply)
 
         def log_message(self, format: str, *args: object) -> None:
             return

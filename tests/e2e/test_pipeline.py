@@ -94,14 +94,10 @@ async def test_each_publisher_answer_is_logged_with_the_right_columns(
         }
 
     # What the publisher received is the logged URL, with the attempt id to drop duplicates.
-    received = dict(
-        system_request
-        for system_request in publisher_server.requests
-        if "tx-out-1" in system_request[0]
-    )
-    path, headers = next(iter(received.items()))
-    assert by_publisher[1]["url"].endswith(path)
-    assert headers["X-Postback-Attempt-Id"] == by_publisher[1]["attempt_id"]
+    (received,) = publisher_server.find("tx-out-1")
+    assert received.method == "GET"
+    assert by_publisher[1]["url"].endswith(received.path)
+    assert received.headers["X-Postback-Attempt-Id"] == by_publisher[1]["attempt_id"]
 
     detail = await system.api.get(f"/api/v1/logs/{by_publisher[3]['attempt_id']}")
     assert detail.status_code == 200

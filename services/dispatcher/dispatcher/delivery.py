@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from uuid import UUID
 
 import httpx
 
@@ -22,7 +23,7 @@ from postbacks.configs import PostbackConfig
 from postbacks.inputs import ClickInput, EventInput
 
 USER_AGENT = "Postbacks/0.1 (+https://github.com/postbacks)"
-ATTEMPT_HEADER = "X-Postback-Attempt-Id"
+ATTEMPT_HEADER = b"X-Postback-Attempt-Id"
 
 
 def build_client(max_connections: int = 512) -> httpx.AsyncClient:
@@ -51,10 +52,18 @@ class Deliverer:
         self._client = client
 
     async def fire(
-        self, config: PostbackConfig, message: ClickInput, trigger: Trigger = Trigger.AUTO
+        self,
+        config: PostbackConfig,
+        message: ClickInput,
+        *,
+        trigger: Trigger = Trigger.AUTO,
+        attempt_id: UUID | None = None,
+        refire_of: UUID | None = None,
     ) -> AttemptRecord:
-        attempt_id = uuid.uuid4()
-        url = render(config, message, attempt_id)
+        """Send one postback; every outcome, failures included, comes back as a record."""
+        attempt_id = attempt_id or uuid.uuid4()
+        rendered = render(config, message, attempt_id)
+        url = rendered.url
         attempted_at = now_ms()
         started = time.perf_counter()
         code, error, body = 0, "", ""
@@ -65,7 +74,8 @@ class Deliverer:
                 request = self._client.build_request(
                     config.method.value,
                     url,
-                    headers={ATTEMPT_HEADER: str(attempt_id)},
+                    headers=[*rendered.headers, (ATTEMPT_HEADER, str(attempt_id).encode())],
+                    content=rendered.body,
                     timeout=config.timeout_ms / 1000,
                 )
                 response = await self._client.send(request, stream=True)
@@ -96,6 +106,7 @@ class Deliverer:
             server_response=body,
             latency_ms=round((time.perf_counter() - started) * 1000),
             trigger=trigger,
+            refire_of=refire_of,
             source=message.model_dump_json(exclude_none=True),
         )
 

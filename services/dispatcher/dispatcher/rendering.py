@@ -1,14 +1,16 @@
-"""Macro values for one postback of one input, and the URL they render (design §4)."""
+"""Macro values for one postback of one input, and the request they render (design §4)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC
 from decimal import Decimal
 from uuid import UUID
 
-from postbacks.configs import PostbackConfig
+from postbacks.configs import CONTENT_TYPES, BodyFormat, PostbackConfig
 from postbacks.inputs import ClickInput
-from postbacks.macros import MACROS, render_url
+from postbacks.macros import MACROS
+from postbacks.templates import render_form, render_header, render_json, render_url
 
 
 def macro_values(message: ClickInput, postback_id: UUID, attempt_id: UUID) -> dict[str, str]:
@@ -29,5 +31,25 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def render(config: PostbackConfig, message: ClickInput, attempt_id: UUID) -> str:
-    return render_url(config.url, macro_values(message, config.id, attempt_id))
+@dataclass(frozen=True)
+class RenderedRequest:
+    url: str
+    headers: list[tuple[bytes, bytes]]
+    body: bytes | None
+
+
+def render(config: PostbackConfig, message: ClickInput, attempt_id: UUID) -> RenderedRequest:
+    values = macro_values(message, config.id, attempt_id)
+    headers = [
+        (name.encode(), render_header(template, values).encode())
+        for name, template in config.headers.items()
+    ]
+    body = None
+    if config.body is not None:
+        if config.content_type is BodyFormat.JSON:
+            body = render_json(config.body, values).encode()
+        else:
+            body = render_form(config.body, values).encode()
+        if not any(name.lower() == b"content-type" for name, _ in headers):
+            headers.append((b"Content-Type", CONTENT_TYPES[config.content_type].encode()))
+    return RenderedRequest(render_url(config.url, values), headers, body)

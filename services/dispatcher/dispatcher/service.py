@@ -58,6 +58,7 @@ def build_broker(settings: DispatcherSettings, processor: BatchProcessor) -> Kaf
 
     @broker.subscriber(
         *topics.INPUT_TOPICS,
+        topics.REFIRES,
         group_id=settings.dispatcher_group_id,
         batch=True,
         max_records=settings.dispatcher_max_batch,

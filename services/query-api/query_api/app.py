@@ -12,6 +12,7 @@ from query_api import log_routes, postback_routes
 from query_api.config_publisher import ConfigPublisher
 from query_api.config_repository import ConfigRepository
 from query_api.errors import install_error_handlers
+from query_api.fire_testing import FireTester
 from query_api.postback_service import PostbackService
 
 
@@ -25,6 +26,7 @@ def build_app(
     )
     app.state.store = store
     app.state.postbacks = PostbackService(ConfigRepository(store), publisher)
+    app.state.fire_tester = FireTester(publisher, store)
 
     async def ready() -> str | None:
         try:

@@ -1,4 +1,5 @@
-"""Publishes configuration changes to the compacted `postbacks.configs` topic, keyed by id.
+"""Publishes what the query-api tells the dispatchers: configuration changes to the compacted
+`postbacks.configs` topic (keyed by id), and fire requests to `postbacks.refires`.
 
 A delete is a tombstone (a null value), which compaction eventually removes. aiokafka is used
 directly because a tombstone needs a real null value, not an empty message.
@@ -13,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from postbacks import topics
 from postbacks.configs import PostbackConfig
+from postbacks.fire_requests import FireRequest
 
 
 class ConfigPublisher:
@@ -47,3 +49,11 @@ class ConfigPublisher:
         for sent in sends:
             await sent
         return len(sends)
+
+    async def request_fire(self, request: FireRequest) -> None:
+        """Ask the dispatchers to fire one postback now (test fire, re-fire)."""
+        await self._producer.send_and_wait(
+            topics.REFIRES,
+            request.model_dump_json().encode(),
+            key=str(request.postback.id).encode(),
+        )
