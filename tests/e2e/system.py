@@ -37,6 +37,7 @@ class System:
     bootstrap: str
     api: httpx.AsyncClient
     store: EmbeddedStore
+    dispatcher: DispatcherRunner
 
     def produce(self, topic: str, values: list[bytes], key: bytes | None = None) -> None:
         """Produce with librdkafka (confluent-kafka), as a tracking platform would."""
@@ -104,37 +105,55 @@ async def _wait_ready(url: str, timeout_s: float = 60) -> None:
     raise AssertionError(f"{url} not ready in {timeout_s}s")
 
 
+class DispatcherRunner:
+    """The dispatcher as a task that a test can restart, as an orchestrator would."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._settings = DispatcherSettings(kafka_bootstrap=bootstrap, dispatcher_port=free_port())
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(run_dispatcher(self._settings))
+        await _wait_ready(f"http://127.0.0.1:{self._settings.dispatcher_port}/readyz")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+
 @contextlib.asynccontextmanager
 async def running_system(chdb_dir: Path) -> AsyncIterator[System]:
     with EmbeddedBroker() as broker:
         await ensure_topics(broker.bootstrap)
         store = EmbeddedStore(chdb_dir, database=f"e2e_{uuid.uuid4().hex[:12]}")
         kafka = broker.bootstrap
-        api_port, dispatcher_port = free_port(), free_port()
+        api_port = free_port()
         api = QueryApi(QueryApiSettings(kafka_bootstrap=kafka, api_port=api_port), store)
         await api.start()
         writer = LogWriter(
             LogWriterSettings(kafka_bootstrap=kafka, log_writer_batch_timeout_ms=100), store
         )
         await writer.start()
-        dispatcher = asyncio.create_task(
-            run_dispatcher(
-                DispatcherSettings(kafka_bootstrap=kafka, dispatcher_port=dispatcher_port)
-            )
-        )
+        dispatcher = DispatcherRunner(kafka)
         serving = asyncio.create_task(api.serve([writer.ready]))
         try:
-            await _wait_ready(f"http://127.0.0.1:{dispatcher_port}/readyz")
+            await dispatcher.start()
             await _wait_ready(f"http://127.0.0.1:{api_port}/readyz")
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{api_port}", trust_env=False, timeout=10
             ) as client:
-                yield System(broker.bootstrap, client, store)
+                yield System(broker.bootstrap, client, store, dispatcher)
         finally:
-            for task in (serving, dispatcher):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
+            await dispatcher.stop()
             await writer.stop()
             await api.stop()
             await store.execute(f"DROP DATABASE IF EXISTS {store.database}")

@@ -253,3 +253,20 @@ async def test_test_fire_of_a_failing_publisher_shows_the_failure(
     assert attempt["status"] == "Failed"
     assert attempt["response_code"] == 500
     assert attempt["server_response"] == "database is down"
+
+
+async def test_a_restarted_dispatcher_rebuilds_its_configurations_from_the_topic(
+    system: System, publisher_server: Receiver
+) -> None:
+    ok = publisher_server.url("/ok?tx={transaction_id}")
+    kept = await system.create_postback(name="kept", type="Conversion", publisher_id=570, url=ok)
+    gone = await system.create_postback(name="gone", type="Conversion", publisher_id=570, url=ok)
+    assert (await system.api.delete(f"/api/v1/postbacks/{gone['id']}")).status_code == 204
+    await settle()
+    # A new dispatcher starts with an empty table: what it knows comes from postbacks.configs.
+    await system.dispatcher.restart()
+    system.produce("conversions", [message("tx-restart", 570)])
+    await system.wait_for_logs(1, transaction_id="tx-restart")
+    await asyncio.sleep(1)
+    items = await system.logs(transaction_id="tx-restart")
+    assert [(i["postback_id"], i["postback_name"]) for i in items] == [(kept["id"], "kept")]
