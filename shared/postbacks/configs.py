@@ -25,6 +25,7 @@ DEFAULT_TIMEOUT_MS = 5000
 MAX_BODY = 65_536
 MAX_HEADERS = 50
 
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 # RFC 9110 token characters: anything else (CR, LF, ':', spaces) cannot be in a header name.
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
 # Set by the HTTP client or by Postbacks itself; a configuration that set them would break the
@@ -43,6 +44,13 @@ CONTENT_TYPES = {
     BodyFormat.JSON: "application/json; charset=utf-8",
     BodyFormat.FORM: "application/x-www-form-urlencoded",
 }
+
+
+_JSON_SAMPLES: tuple[dict[str, str], ...] = (
+    {},  # every macro missing: bare ones render null
+    dict.fromkeys(MACROS, "text"),  # strings, numeric macros included
+    dict.fromkeys(MACROS, "-1.5e3"),  # numbers with a sign, a fraction and an exponent
+)
 
 
 def _check_macros(template: str) -> None:
@@ -95,13 +103,17 @@ class PostbackConfigIn(BaseModel):
     @classmethod
     def _check_url(cls, value: str) -> str:
         _check_macros(value)
+        if _URL_UNSAFE.search(value):
+            raise ValueError("url must not contain spaces, tabs, line breaks or control characters")
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https"):
             raise ValueError("url must start with http:// or https://")
         if not parts.hostname:
             raise ValueError("url must name a host, e.g. https://publisher.example/postback")
-        if any(c in value for c in "\r\n\t "):
-            raise ValueError("url must not contain spaces, tabs or line breaks")
+        if "{" in parts.netloc:
+            raise ValueError(
+                "url: macros may stand in the path and the query, not in the host or port"
+            )
         return value
 
     @field_validator("headers")
@@ -121,6 +133,10 @@ class PostbackConfigIn(BaseModel):
             seen.add(name.lower())
             if any(c in template for c in "\r\n\0"):
                 raise ValueError(f"header {name!r}: value must not contain CR, LF or NUL")
+            if template != template.strip(" \t"):
+                raise ValueError(
+                    f"header {name!r}: value must not start or end with spaces or tabs"
+                )
             try:
                 _check_macros(template)
             except ValueError as exc:
@@ -152,10 +168,12 @@ class PostbackConfigIn(BaseModel):
         unknown = unknown_macros(body, JSON_PLACEHOLDER)
         if unknown:
             raise ValueError(f"body: {describe_unknown(unknown)}")
-        # Bare macros render as one JSON value whatever their value, in-string ones as escaped
-        # text: so if the template renders to JSON once, it does for every value.
+        # A bare macro renders as one JSON token, null, a string or (numeric macros) a number;
+        # in-string ones as escaped text. A template that parses with every bare macro as each
+        # kind of token has each one where any value fits, so it parses for every value.
         try:
-            json.loads(render_json(body, dict.fromkeys(MACROS, "1")))
+            for sample in _JSON_SAMPLES:
+                json.loads(render_json(body, sample))
         except json.JSONDecodeError as exc:
             raise ValueError(
                 f"body: not valid JSON once rendered ({exc.msg} at character {exc.pos}); put "

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
 from postbacks import topics
 
@@ -41,7 +42,7 @@ class ClickInput(BaseModel):
     transaction_id: NonEmpty
     offer_id: Annotated[int, Field(ge=0)]
     publisher_id: Annotated[int, Field(ge=0)]
-    occurred_at: datetime = Field(default_factory=_now)
+    occurred_at: AwareDatetime = Field(default_factory=_now)
     sub1: Sub = None
     sub2: Sub = None
     sub3: Sub = None
@@ -92,5 +93,7 @@ def parse_input(topic: str, value: bytes | None) -> ClickInput:
     """Decode one Kafka value from an input topic; raises pydantic.ValidationError or ValueError."""
     if value is None:
         raise ValueError("message has no value (tombstone)")
-    model: ClickInput = _adapters[topic].validate_json(value)
+    # parse_float=Decimal: a payout sent as the JSON number 12.50 keeps its digits ("12.50"),
+    # which a float would round ("12.5", or worse for large amounts).
+    model: ClickInput = _adapters[topic].validate_python(json.loads(value, parse_float=Decimal))
     return model

@@ -21,7 +21,16 @@ _HEADER_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def render_url(template: str, values: Mapping[str, str]) -> str:
-    return PLACEHOLDER.sub(lambda m: quote(values.get(m.group(1), ""), safe=""), template)
+    # Before the '?' a value is a path segment: its dots are encoded too, because "." or ".."
+    # would be a dot-segment that HTTP clients remove, taking a segment of the path with it.
+    query_start = template.find("?")
+    query_start = len(template) if query_start < 0 else query_start
+
+    def encode(match: re.Match[str]) -> str:
+        encoded = quote(values.get(match.group(1), ""), safe="")
+        return encoded.replace(".", "%2E") if match.start() < query_start else encoded
+
+    return PLACEHOLDER.sub(encode, template)
 
 
 def render_form(template: str, values: Mapping[str, str]) -> str:
@@ -31,9 +40,10 @@ def render_form(template: str, values: Mapping[str, str]) -> str:
 
 def render_header(template: str, values: Mapping[str, str]) -> str:
     """A header value; control characters (CR and LF above all) become spaces, so a value can
-    never end the header and start another."""
+    never end the header and start another; whitespace at either end is dropped."""
     rendered = PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), template)
-    return _HEADER_UNSAFE.sub(" ", rendered)
+    # HTTP forbids leading and trailing whitespace in a field value (h11 refuses to send it).
+    return _HEADER_UNSAFE.sub(" ", rendered).strip(" \t")
 
 
 def render_json(template: str, values: Mapping[str, str]) -> str:

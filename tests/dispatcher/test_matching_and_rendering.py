@@ -85,7 +85,7 @@ def test_tombstones_and_older_versions_are_applied_correctly() -> None:
 def test_macros_render_and_missing_values_render_empty() -> None:
     c = config(url="http://pub.example/pb?t={transaction_id}&p={payout}&s={sub3}&st={status}")
     message = parse_input(topics.CONVERSIONS, conversion(payout="1.50"))
-    url = render(c, message, uuid.uuid4())
+    url = render(c, message, uuid.uuid4()).url
     assert url == "http://pub.example/pb?t=t1&p=1.50&s=&st=approved"
 
 
@@ -94,7 +94,7 @@ def test_macros_render_and_missing_values_render_empty() -> None:
 def test_no_macro_value_can_change_host_path_or_parameters(value: str) -> None:
     c = config(url="https://pub.example:8443/post/back?sub={sub1}&tx={transaction_id}")
     message = parse_input(topics.CONVERSIONS, conversion(sub1=value))
-    parts = urlsplit(render(c, message, uuid.uuid4()))
+    parts = urlsplit(render(c, message, uuid.uuid4()).url)
     assert (parts.scheme, parts.netloc, parts.path) == ("https", "pub.example:8443", "/post/back")
     assert parts.fragment == ""
     assert parse_qs(parts.query, keep_blank_values=True) == {"sub": [value], "tx": ["t1"]}
