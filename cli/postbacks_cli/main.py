@@ -156,3 +156,39 @@ def send(
     )
     for transaction_id in sent:
         typer.echo(f"sent {topic} transaction_id={transaction_id}")
+
+
+@app.command()
+def apply(
+    file: Annotated[
+        Path,
+        typer.Option(
+            "--file", "-f", exists=True, dir_okay=False, help="YAML with a `postbacks:` list"
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the differences, change nothing")
+    ] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="delete configurations not in the file")
+    ] = False,
+    api: Annotated[
+        str | None, typer.Option(help="query-api URL (http://127.0.0.1:POSTBACKS_API_PORT)")
+    ] = None,
+) -> None:
+    """Create or update configurations by name from a file: `postbacks apply -f postbacks.yaml`."""
+    from postbacks_cli.apply import ApiFailed, apply_to
+    from postbacks_cli.config_file import InvalidFile
+    from query_api.settings import QueryApiSettings
+
+    url = api or f"http://127.0.0.1:{load(QueryApiSettings).api_port}"
+    if not url.startswith(("http://", "https://")):
+        raise typer.BadParameter(
+            "use an http:// URL, e.g. http://127.0.0.1:8080", param_hint="--api"
+        )
+    try:
+        asyncio.run(apply_to(url, file, dry_run=dry_run, prune=prune, echo=typer.echo))
+    except (InvalidFile, ApiFailed) as exc:
+        for problem in exc.problems:
+            typer.echo(problem, err=True)
+        raise typer.Exit(1) from None
