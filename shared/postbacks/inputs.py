@@ -95,5 +95,11 @@ def parse_input(topic: str, value: bytes | None) -> ClickInput:
         raise ValueError("message has no value (tombstone)")
     # parse_float=Decimal: a payout sent as the JSON number 12.50 keeps its digits ("12.50"),
     # which a float would round ("12.5", or worse for large amounts).
-    model: ClickInput = _adapters[topic].validate_python(json.loads(value, parse_float=Decimal))
+    try:
+        document = json.loads(value, parse_float=Decimal)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not valid JSON: the bytes are not UTF-8 ({exc.reason})") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from exc
+    model: ClickInput = _adapters[topic].validate_python(document)
     return model
