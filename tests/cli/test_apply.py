@@ -20,7 +20,7 @@ from postbacks_cli.apply import ApiFailed, Plan, apply, apply_to
 from postbacks_cli.config_file import InvalidFile, read_file
 from postbacks_cli.main import app as cli
 from query_api.app import build_app
-from query_api.config_publisher import ConfigPublisher
+from query_api.dispatcher_publisher import DispatcherPublisher
 
 API = "/api/v1/postbacks"
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "postbacks.example.yaml"
@@ -64,7 +64,7 @@ def kafka() -> Iterator[str]:
 @pytest.fixture
 async def query_api(kafka: str, embedded_store: EmbeddedStore) -> AsyncIterator[FastAPI]:
     await ensure_topics(kafka)
-    publisher = ConfigPublisher(kafka)
+    publisher = DispatcherPublisher(kafka)
     await publisher.start()
     yield build_app(embedded_store, publisher)
     await publisher.stop()

@@ -15,7 +15,7 @@ from postbacks.embedded_broker import EmbeddedBroker
 from postbacks.kafka_admin import ensure_topics
 from postbacks.store.chdb_backend import EmbeddedStore
 from query_api.app import build_app
-from query_api.config_publisher import ConfigPublisher
+from query_api.dispatcher_publisher import DispatcherPublisher
 
 VALID = {"name": "Acme", "type": "Conversion", "url": "https://acme.example/pb?t={transaction_id}"}
 
@@ -29,7 +29,7 @@ def kafka() -> Iterator[str]:
 @pytest.fixture
 async def api(kafka: str, embedded_store: EmbeddedStore) -> AsyncIterator[httpx.AsyncClient]:
     await ensure_topics(kafka)
-    publisher = ConfigPublisher(kafka)
+    publisher = DispatcherPublisher(kafka)
     await publisher.start()
     app = build_app(embedded_store, publisher)
     transport = httpx.ASGITransport(app=app)

@@ -9,15 +9,15 @@ from fastapi import FastAPI
 from postbacks.ops_server import ReadinessCheck, ops_routes
 from postbacks.store import Store
 from query_api import log_routes, postback_routes
-from query_api.config_publisher import ConfigPublisher
 from query_api.config_repository import ConfigRepository
+from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.errors import install_error_handlers
 from query_api.fire_testing import FireTester
 from query_api.postback_service import PostbackService
 
 
 def build_app(
-    store: Store, publisher: ConfigPublisher, extra_checks: Sequence[ReadinessCheck] = ()
+    store: Store, publisher: DispatcherPublisher, extra_checks: Sequence[ReadinessCheck] = ()
 ) -> FastAPI:
     app = FastAPI(
         title="Postbacks",

@@ -19,7 +19,7 @@ from postbacks.attempts import PostbackType, Trigger
 from postbacks.configs import PostbackConfig
 from postbacks.fire_requests import FireRequest
 from postbacks.inputs import ConversionStatus
-from query_api.config_publisher import ConfigPublisher
+from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.errors import ApiError, field_errors
 from query_api.log_reader import LogStore, read_attempt
 
@@ -55,7 +55,7 @@ def sample_input(config: PostbackConfig, given: dict[str, Any] | None) -> dict[s
 
 
 class FireTester:
-    def __init__(self, publisher: ConfigPublisher, store: LogStore) -> None:
+    def __init__(self, publisher: DispatcherPublisher, store: LogStore) -> None:
         self._publisher = publisher
         self._store = store
 

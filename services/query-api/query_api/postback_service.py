@@ -14,13 +14,13 @@ from uuid import UUID
 
 from postbacks.clock import now_ms
 from postbacks.configs import PostbackConfig, PostbackConfigIn
-from query_api.config_publisher import ConfigPublisher
 from query_api.config_repository import ConfigRepository
+from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.errors import Invalid, NotFound
 
 
 class PostbackService:
-    def __init__(self, repository: ConfigRepository, publisher: ConfigPublisher) -> None:
+    def __init__(self, repository: ConfigRepository, publisher: DispatcherPublisher) -> None:
         self.repository = repository
         self._publisher = publisher
         # Serialises writes in this process so version numbers and name checks do not race.

@@ -9,8 +9,8 @@ from postbacks.ops_server import ReadinessCheck, serve_asgi
 from postbacks.store import Store
 from postbacks.store.schema import apply_schema
 from query_api.app import build_app
-from query_api.config_publisher import ConfigPublisher
 from query_api.config_repository import ConfigRepository
+from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.settings import QueryApiSettings
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ class QueryApi:
     def __init__(self, settings: QueryApiSettings, store: Store) -> None:
         self._settings = settings
         self._store = store
-        self._publisher = ConfigPublisher(settings.bootstrap)
+        self._publisher = DispatcherPublisher(settings.bootstrap)
 
     async def start(self) -> None:
         await apply_schema(self._store)

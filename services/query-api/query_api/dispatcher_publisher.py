@@ -17,7 +17,7 @@ from postbacks.configs import PostbackConfig
 from postbacks.fire_requests import FireRequest
 
 
-class ConfigPublisher:
+class DispatcherPublisher:
     def __init__(self, bootstrap: str) -> None:
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
         self.started = False
