@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from postbacks.embedded_broker import EmbeddedBroker
+from postbacks.kafka_admin import ensure_topics
 from postbacks.store.chdb_backend import EmbeddedStore
 from postbacks.store.schema import apply_schema
 
@@ -24,3 +26,16 @@ async def embedded_store(chdb_dir: Path) -> AsyncIterator[EmbeddedStore]:
     await apply_schema(store)
     yield store
     await store.execute(f"DROP DATABASE IF EXISTS {store.database}")
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[str]:
+    """One embedded broker (Tansu) for the tests that need Kafka but not a whole pipeline."""
+    with EmbeddedBroker() as broker:
+        yield broker.bootstrap
+
+
+@pytest.fixture
+async def kafka_topics(kafka: str) -> str:
+    await ensure_topics(kafka)
+    return kafka

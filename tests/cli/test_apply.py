@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +12,7 @@ import pytest
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
-from postbacks.embedded_broker import EmbeddedBroker, free_port
-from postbacks.kafka_admin import ensure_topics
+from postbacks.embedded_broker import free_port
 from postbacks.ops_server import serve_asgi
 from postbacks.store.chdb_backend import EmbeddedStore
 from postbacks_cli.apply import ApiFailed, Plan, apply, apply_to
@@ -55,16 +54,9 @@ SAME_AS_FILE = (
 OLD = {"name": "Old", "type": "Click", "url": "https://old.example/c?id={click_id}"}
 
 
-@pytest.fixture(scope="module")
-def kafka() -> Iterator[str]:
-    with EmbeddedBroker() as broker:
-        yield broker.bootstrap
-
-
 @pytest.fixture
-async def query_api(kafka: str, embedded_store: EmbeddedStore) -> AsyncIterator[FastAPI]:
-    await ensure_topics(kafka)
-    publisher = DispatcherPublisher(kafka)
+async def query_api(kafka_topics: str, embedded_store: EmbeddedStore) -> AsyncIterator[FastAPI]:
+    publisher = DispatcherPublisher(kafka_topics)
     await publisher.start()
     yield build_app(embedded_store, publisher)
     await publisher.stop()

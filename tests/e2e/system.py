@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+import orjson
 from confluent_kafka import Producer
 
 from dispatcher.service import run_dispatcher
@@ -28,6 +28,7 @@ from postbacks.kafka_admin import ensure_topics
 from postbacks.store.chdb_backend import EmbeddedStore
 from query_api.service import QueryApi
 from query_api.settings import QueryApiSettings
+from tests.kafka_topics import read_topic
 
 Item = dict[str, Any]
 
@@ -74,24 +75,14 @@ class System:
             await asyncio.sleep(0.2)
 
     async def dead_letters(self, match: Callable[[Item], bool], timeout_s: float = 20) -> Item:
-        import orjson
-
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
-        await consumer.start()
-        try:
-            partition = TopicPartition(topics.DLQ, 0)
-            consumer.assign([partition])
-            await consumer.seek_to_beginning(partition)
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for record in records:
-                        letter: Item = orjson.loads(record.value)
-                        if match(letter):
-                            return letter
-            raise AssertionError("no matching dead letter arrived")
-        finally:
-            await consumer.stop()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for record in await read_topic(self.bootstrap, topics.DLQ):
+                letter: Item = orjson.loads(record.value)
+                if match(letter):
+                    return letter
+            await asyncio.sleep(0.3)
+        raise AssertionError("no matching dead letter arrived")
 
 
 async def _wait_ready(url: str, timeout_s: float = 60) -> None:

@@ -22,6 +22,7 @@ from postbacks.embedded_broker import EmbeddedBroker
 from postbacks.kafka_admin import ensure_topics
 from postbacks.store import StoreError
 from postbacks.store.chdb_backend import EmbeddedStore
+from tests.kafka_topics import read_topic
 
 GROUP = "log-writer-under-test"
 INVALID = b'{"attempt_id": "not a uuid"}'
@@ -69,21 +70,8 @@ async def committed_total(bootstrap: str) -> int:
 
 
 async def dead_letter_count(bootstrap: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        partition = TopicPartition(topics.DLQ, 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        end = (await consumer.end_offsets([partition]))[partition]
-        count = 0
-        while await consumer.position(partition) < end:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                letters = [orjson.loads(r.value) for r in batch if r.value]
-                count += sum(d["value_text"] == INVALID.decode() for d in letters)
-        return count
-    finally:
-        await consumer.stop()
+    letters = [orjson.loads(r.value) for r in await read_topic(bootstrap, topics.DLQ) if r.value]
+    return sum(d["value_text"] == INVALID.decode() for d in letters)
 
 
 async def test_a_failed_insert_is_retried_and_nothing_is_lost_or_doubled(

@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from postbacks import topics
-from postbacks.embedded_broker import EmbeddedBroker
-from postbacks.kafka_admin import ensure_topics
 from postbacks.store.chdb_backend import EmbeddedStore
 from query_api.app import build_app
 from query_api.dispatcher_publisher import DispatcherPublisher
+from tests.kafka_topics import read_topic
 
 VALID = {"name": "Acme", "type": "Conversion", "url": "https://acme.example/pb?t={transaction_id}"}
 
 
-@pytest.fixture(scope="module")
-def kafka() -> Iterator[str]:
-    with EmbeddedBroker() as broker:
-        yield broker.bootstrap
-
-
 @pytest.fixture
-async def api(kafka: str, embedded_store: EmbeddedStore) -> AsyncIterator[httpx.AsyncClient]:
-    await ensure_topics(kafka)
-    publisher = DispatcherPublisher(kafka)
+async def api(kafka_topics: str, embedded_store: EmbeddedStore) -> AsyncIterator[httpx.AsyncClient]:
+    publisher = DispatcherPublisher(kafka_topics)
     await publisher.start()
     app = build_app(embedded_store, publisher)
     transport = httpx.ASGITransport(app=app)
@@ -39,20 +30,8 @@ async def api(kafka: str, embedded_store: EmbeddedStore) -> AsyncIterator[httpx.
 
 
 async def config_records(kafka: str) -> list[tuple[str, Any]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None)
-    await consumer.start()
-    try:
-        partition = TopicPartition(topics.CONFIGS, 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        end = (await consumer.end_offsets([partition]))[partition]
-        records: list[tuple[str, Any]] = []
-        while await consumer.position(partition) < end:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                records += [(r.key.decode(), r.value and orjson.loads(r.value)) for r in batch]
-        return records
-    finally:
-        await consumer.stop()
+    records = await read_topic(kafka, topics.CONFIGS)
+    return [(r.key.decode(), r.value and orjson.loads(r.value)) for r in records]
 
 
 def error_of(answer: httpx.Response, status: int) -> str:

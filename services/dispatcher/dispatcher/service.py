@@ -22,15 +22,10 @@ from dispatcher.processing import BatchOutcome, BatchProcessor
 from dispatcher.settings import DispatcherSettings
 from postbacks import topics
 from postbacks.dead_letters import KafkaRecord
+from postbacks.kafka_clients import faststream_broker, raw_body
 from postbacks.ops_server import ops_endpoints
 
 log = logging.getLogger(__name__)
-
-
-async def _raw_body(message: KafkaMessage) -> Any:
-    # Input is decoded by pydantic in BatchProcessor, so malformed bytes reach it intact and
-    # can be dead-lettered with their reason instead of failing inside the framework.
-    return message.body
 
 
 async def publish_outcome(broker: KafkaBroker, outcome: BatchOutcome) -> None:
@@ -48,13 +43,7 @@ async def publish_outcome(broker: KafkaBroker, outcome: BatchOutcome) -> None:
 
 
 def build_broker(settings: DispatcherSettings, processor: BatchProcessor) -> KafkaBroker:
-    # Per-message logging at INFO would write a line per conversion; keep it at DEBUG.
-    broker = KafkaBroker(
-        settings.bootstrap,
-        log_level=logging.DEBUG,
-        logger=logging.getLogger(topics.KAFKA_LOGGER),
-        client_id="dispatcher",
-    )
+    broker = faststream_broker(settings.bootstrap, client_id="dispatcher")
 
     @broker.subscriber(
         *topics.INPUT_TOPICS,
@@ -64,7 +53,7 @@ def build_broker(settings: DispatcherSettings, processor: BatchProcessor) -> Kaf
         max_records=settings.dispatcher_max_batch,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=_raw_body,
+        decoder=raw_body,
     )
     async def handle_inputs(body: Any, message: KafkaMessage) -> None:
         records: Sequence[KafkaRecord] = message.raw_message

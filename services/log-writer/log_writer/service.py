@@ -19,6 +19,7 @@ from prometheus_client import Counter
 from log_writer.rows import decode_batch
 from log_writer.settings import LogWriterSettings
 from postbacks import topics
+from postbacks.kafka_clients import faststream_broker, raw_body
 from postbacks.ops_server import ops_endpoints
 from postbacks.store import Store
 from postbacks.store.schema import apply_schema
@@ -32,17 +33,8 @@ INSERT_FAILURES = Counter(
 RETRY_PAUSE_S = 1.0
 
 
-async def _raw_body(message: KafkaMessage) -> Any:
-    return message.body
-
-
 def build_log_writer(settings: LogWriterSettings, store: Store) -> KafkaBroker:
-    broker = KafkaBroker(
-        settings.bootstrap,
-        log_level=logging.DEBUG,
-        logger=logging.getLogger(topics.KAFKA_LOGGER),
-        client_id="log-writer",
-    )
+    broker = faststream_broker(settings.bootstrap, client_id="log-writer")
 
     @broker.subscriber(
         topics.ATTEMPTS,
@@ -52,7 +44,7 @@ def build_log_writer(settings: LogWriterSettings, store: Store) -> KafkaBroker:
         batch_timeout_ms=settings.log_writer_batch_timeout_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=_raw_body,
+        decoder=raw_body,
     )
     async def write_attempts(body: Any, message: KafkaMessage) -> None:
         batch = decode_batch(message.raw_message)
