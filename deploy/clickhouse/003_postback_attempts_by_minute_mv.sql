@@ -3,6 +3,7 @@ TO postbacks.postback_attempts_by_minute
 AS SELECT
     toStartOfMinute(attempted_at) AS minute,
     publisher_id,
+    offer_id,
     postback_id,
     postback_name,
     status,
@@ -10,4 +11,4 @@ AS SELECT
     count() AS attempts,
     sum(latency_ms) AS latency_ms_sum
 FROM postbacks.postback_attempts
-GROUP BY minute, publisher_id, postback_id, postback_name, status, response_code;
+GROUP BY minute, publisher_id, offer_id, postback_id, postback_name, status, response_code;
