@@ -42,6 +42,9 @@ def ops_routes(ready: ReadinessCheck, registry: CollectorRegistry = REGISTRY) ->
     ]
 
 
+MAX_REQUEST_HEAD = 128 * 1024
+
+
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -52,7 +55,17 @@ class _Server(uvicorn.Server):
 
 async def serve_asgi(app: ASGIApp, host: str, port: int) -> None:
     """Serve an ASGI app until cancelled; on cancel, close connections and the socket first."""
-    server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        # Log filters may carry long values (a URL, a server response): h11's default of 16 KiB
+        # for the request line and headers would refuse a 10 KB value once percent-encoded.
+        h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
+    )
+    server = _Server(config)
     serving = asyncio.create_task(server.serve(), name=f"http-{port}")
     try:
         await asyncio.shield(serving)
