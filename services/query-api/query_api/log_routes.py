@@ -1,14 +1,19 @@
-"""/api/v1/logs: the attempt log, filtered and paged (design §7)."""
+"""/api/v1/logs: the attempt log, filtered and paged, counted, or exported as CSV (design §7)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
 
 from query_api.errors import BadRequest, NotFound
-from query_api.log_filters import InvalidLogQuery, parse_log_query
+from query_api.log_counts import count_logs
+from query_api.log_export import export_filename, start_export
+from query_api.log_filters import InvalidLogQuery, LogQuery, parse_log_query
 from query_api.log_reader import read_attempt, read_logs
 
 router = APIRouter(prefix="/api/v1/logs", tags=["logs"])
@@ -16,29 +21,60 @@ router = APIRouter(prefix="/api/v1/logs", tags=["logs"])
 # Bounds the size of the SQL one request can build (each value is one bound parameter).
 MAX_QUERY_PARAMETERS = 200
 
+_FILTERS = (
+    "Every column of the log page filters with `c=V` (is), `c__is_not=V` (is not) and "
+    "`c__contains=V` (case-insensitive substring); a column may repeat. Columns: status, "
+    "postback_name, postback_type, offer_id, publisher_id, event_id, transaction_id, "
+    "response_code, url, error, server_response. Also `from`, `to` (RFC 3339)"
+)
+
+
+class CsvResponse(StreamingResponse):
+    """A streamed CSV body; as a route's response_class it makes OpenAPI say text/csv."""
+
+    media_type = "text/csv"
+
 
 @router.get(
     "",
     description=(
-        "Newest first. Every column of the log page filters with `c=V` (is), `c__is_not=V` "
-        "(is not) and `c__contains=V` (case-insensitive substring); a column may repeat. "
-        "Columns: status, postback_name, postback_type, offer_id, publisher_id, event_id, "
-        "transaction_id, response_code, url, error, server_response. Also `from`, `to` "
-        "(RFC 3339), `limit` (1-1000, default 50) and `cursor` (the previous `next_cursor`)."
+        f"Newest first. {_FILTERS}, `limit` (1-1000, default 50) and `cursor` (the previous "
+        "`next_cursor`)."
     ),
 )
 async def list_logs(request: Request) -> dict[str, Any]:
-    pairs = request.query_params.multi_items()
-    if len(pairs) > MAX_QUERY_PARAMETERS:
-        raise BadRequest(
-            f"too many query parameters ({len(pairs)}); send at most {MAX_QUERY_PARAMETERS}"
-        )
-    try:
-        query = parse_log_query(pairs)
-    except InvalidLogQuery as exc:
-        raise BadRequest(str(exc)) from exc
-    page = await read_logs(request.app.state.store, query)
+    page = await read_logs(request.app.state.store, _log_query(request))
     return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+# /count and /export.csv come before /{attempt_id}, which would otherwise take "count" as an id.
+@router.get(
+    "/count",
+    description=(
+        '`{"count": N}`: how many attempts paging through /api/v1/logs would list. '
+        f"{_FILTERS}; no `limit` or `cursor`."
+    ),
+)
+async def logs_count(request: Request) -> dict[str, int]:
+    query = _log_query(request, refused=("limit", "cursor"), why="the count covers every page")
+    return {"count": await count_logs(request.app.state.store, query)}
+
+
+@router.get(
+    "/export.csv",
+    response_class=CsvResponse,
+    description=(
+        "Every matching attempt as a CSV download (UTF-8 with BOM), newest first, with the "
+        "columns of the log page. Cells starting with =, +, -, @, tab or CR get a leading ' "
+        f"so spreadsheets do not run them as formulas. {_FILTERS}; no `limit` or `cursor`."
+    ),
+)
+async def logs_export(request: Request) -> CsvResponse:
+    query = _log_query(request, refused=("limit", "cursor"), why="the export holds every row")
+    # Validated and the first page read before the status line: errors still get a 4xx/5xx.
+    chunks = await start_export(request.app.state.store, query)
+    disposition = f'attachment; filename="{export_filename(datetime.now(UTC))}"'
+    return CsvResponse(chunks, headers={"Content-Disposition": disposition})
 
 
 @router.get("/{attempt_id}")
@@ -47,3 +83,19 @@ async def read_log(attempt_id: UUID, request: Request) -> dict[str, Any]:
     if record is None:
         raise NotFound(f"no attempt with attempt_id {attempt_id}")
     return record
+
+
+def _log_query(request: Request, refused: Sequence[str] = (), why: str = "") -> LogQuery:
+    """The request's log query, or BadRequest naming the parameter to fix."""
+    pairs = request.query_params.multi_items()
+    if len(pairs) > MAX_QUERY_PARAMETERS:
+        raise BadRequest(
+            f"too many query parameters ({len(pairs)}); send at most {MAX_QUERY_PARAMETERS}"
+        )
+    for key, _ in pairs:
+        if key in refused:
+            raise BadRequest(f"'{key}' does not apply to {request.url.path} ({why}); leave it out")
+    try:
+        return parse_log_query(pairs)
+    except InvalidLogQuery as exc:
+        raise BadRequest(str(exc)) from exc

@@ -1,0 +1,108 @@
+"""The attempt log as CSV: every row a log query selects, newest first, in constant memory.
+
+Rows are read a page at a time through `read_logs` and its keyset cursor, so the export sees
+the same rows, in the same order, as paging through `GET /api/v1/logs` would (and inherits the
+same filters, time window and limits); only one page is ever held in memory. Attempts written
+while an export runs are newer than its cursor and so are left out: the export is the log as it
+stood when its first page was read.
+
+The file is for people opening it in a spreadsheet: UTF-8 with a byte order mark (so Excel
+does not read it as a legacy code page), RFC 4180 quoting by the stdlib csv module (CRLF line
+ends; fields with a comma, quote, CR or LF quoted, quotes doubled), and spreadsheet formula
+injection defused. Several cells hold text from outside (the publisher's server response, the
+URL, the transaction ID); a cell starting with `=`, `+`, `-`, `@`, tab or CR can be run as a
+formula by Excel, LibreOffice and Google Sheets, so such a cell gets a leading `'` (OWASP's
+advice), which spreadsheets read as "this is text" and hide. Only those cells change; a program
+that needs the exact values should read the JSON API instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from query_api.log_cursor import decode_cursor
+from query_api.log_filters import LogQuery
+from query_api.log_reader import LogStore, read_logs
+
+# Header -> field of a log item, in the order of the columns of the log page.
+COLUMNS: dict[str, str] = {
+    "Time": "attempted_at",
+    "Attempt ID": "attempt_id",
+    "Status": "status",
+    "Postback Name": "postback_name",
+    "Postback Type": "postback_type",
+    "Offer ID": "offer_id",
+    "Publisher ID": "publisher_id",
+    "Event ID": "event_id",
+    "Transaction ID": "transaction_id",
+    "Response Code": "response_code",
+    "URL": "url",
+    "Error": "error",
+    "Server Response": "server_response",
+}
+PAGE_SIZE = 5000
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_BOM = "\ufeff"
+
+
+async def export_csv(
+    store: LogStore, query: LogQuery, page_size: int = PAGE_SIZE
+) -> AsyncIterator[bytes]:
+    """UTF-8 CSV of every attempt `query` selects (its limit and cursor ignored), newest first.
+
+    One chunk per page of `page_size` rows. The first chunk (byte order mark, header row and
+    the first page) comes only once the first page is read, so an error in the query or the
+    store surfaces before any byte is produced.
+    """
+    page_query = replace(query, limit=page_size, cursor=None)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)  # the excel dialect: RFC 4180 quoting, CRLF line ends
+    buffer.write(_BOM)
+    writer.writerow(list(COLUMNS))
+    while True:
+        page = await read_logs(store, page_query)
+        writer.writerows([_cell(item[field]) for field in COLUMNS.values()] for item in page.items)
+        chunk = buffer.getvalue().encode()
+        buffer.seek(0)
+        buffer.truncate()
+        yield chunk
+        if page.next_cursor is None:
+            return
+        page_query = replace(page_query, cursor=decode_cursor(page.next_cursor))
+
+
+async def start_export(
+    store: LogStore, query: LogQuery, page_size: int = PAGE_SIZE
+) -> AsyncIterator[bytes]:
+    """`export_csv` with its first page already read, for a response that has not started.
+
+    Awaiting this raises whatever reading the first page raises, while an error response can
+    still be sent; the iterator it returns then yields every chunk, the first one included.
+    """
+    chunks = export_csv(store, query, page_size)
+    first = await anext(chunks)
+
+    async def resumed() -> AsyncIterator[bytes]:
+        yield first
+        async for chunk in chunks:
+            yield chunk
+
+    return resumed()
+
+
+def export_filename(now: datetime) -> str:
+    """The download's file name for an export started at `now`, e.g.
+    postbacks-logs-20261128T010203Z.csv."""
+    return f"postbacks-logs-{now.astimezone(UTC):%Y%m%dT%H%M%SZ}.csv"
+
+
+def _cell(value: Any) -> Any:
+    # Numbers pass as they are: every numeric column is unsigned, so none starts with '-'.
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
