@@ -17,11 +17,16 @@ import orjson
 from chdb import session as chdb_session
 
 from postbacks.store.errors import StoreError, StoreQueryError
-from postbacks.store.protocol import Params, Row, check_identifier
-from postbacks.store.sql import INSERT_SETTINGS, JSON_SETTINGS
+from postbacks.store.protocol import Params, QuerySettings, Row, check_identifier
+from postbacks.store.sql import INSERT_SETTINGS, select_settings
 
 _sessions: dict[Path, Any] = {}
 _sessions_lock = threading.Lock()
+# chDB 26.9 keeps query parameters on the session: two threads running parameterized queries at
+# once clobber each other's values (seen as "Substitution `f0` is not set", or worse, answers
+# computed with another query's values) and stall the event loop. Queries therefore run one at
+# a time; the lock is taken in the worker thread, so waiting for it never blocks the loop.
+_query_lock = threading.Lock()
 
 
 def shared_session(data_dir: Path) -> Any:
@@ -73,11 +78,12 @@ class EmbeddedStore:
 
     def _run(self, sql: str, params: Params | None) -> bytes:
         try:
-            if params:
-                text = {k: text_param(v) for k, v in params.items()}
-                result = self._session.query(sql, "JSONEachRow", params=text)
-            else:
-                result = self._session.query(sql, "JSONEachRow")
+            with _query_lock:
+                if params:
+                    text = {k: text_param(v) for k, v in params.items()}
+                    result = self._session.query(sql, "JSONEachRow", params=text)
+                else:
+                    result = self._session.query(sql, "JSONEachRow")
         except Exception as exc:
             raise StoreQueryError(str(exc)) from exc
         data: bytes = result.bytes()
@@ -86,8 +92,11 @@ class EmbeddedStore:
     async def execute(self, sql: str, params: Params | None = None) -> None:
         await asyncio.to_thread(self._run, sql, params)
 
-    async def select(self, sql: str, params: Params | None = None) -> list[Row]:
-        data = await asyncio.to_thread(self._run, f"{sql}\nSETTINGS {JSON_SETTINGS}", params)
+    async def select(
+        self, sql: str, params: Params | None = None, settings: QuerySettings | None = None
+    ) -> list[Row]:
+        text = f"{sql}\nSETTINGS {select_settings(settings)}"
+        data = await asyncio.to_thread(self._run, text, params)
         return [orjson.loads(line) for line in data.splitlines() if line]
 
     async def insert_json(self, table: str, rows: Sequence[bytes]) -> None:

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 Row = dict[str, Any]
 # Parameter values for `{name:Type}` placeholders. None binds SQL NULL.
 Params = Mapping[str, str | int | float | None]
+# ClickHouse settings for one query (`max_execution_time`, ...), appended to its SETTINGS clause.
+QuerySettings = Mapping[str, str | int | float]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -34,11 +36,13 @@ class Store(Protocol):
         """Run a statement that returns no rows (DDL, ALTER, INSERT ... SELECT)."""
         ...
 
-    async def select(self, sql: str, params: Params | None = None) -> list[Row]:
+    async def select(
+        self, sql: str, params: Params | None = None, settings: QuerySettings | None = None
+    ) -> list[Row]:
         """Run a SELECT and return its rows as dicts (64-bit integers as numbers).
 
-        The backend appends a SETTINGS clause (store/sql.py), so `sql` must not end with its
-        own SETTINGS, FORMAT or ';'.
+        The backend appends a SETTINGS clause (store/sql.py): its pinned settings, then
+        `settings`. So `sql` must not end with its own SETTINGS, FORMAT or ';'.
         """
         ...
 

@@ -21,8 +21,8 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError, ProgrammingError
 
 from postbacks.store.errors import StoreError, StoreQueryError
-from postbacks.store.protocol import Params, Row, check_identifier
-from postbacks.store.sql import INSERT_SETTINGS, JSON_SETTINGS
+from postbacks.store.protocol import Params, QuerySettings, Row, check_identifier
+from postbacks.store.sql import INSERT_SETTINGS, select_settings
 
 # A `{name:Type}` placeholder, as clickhouse-connect recognises one. Without any, the driver
 # falls back to client-side `%(name)s` formatting, which would break on a literal '%'.
@@ -109,8 +109,10 @@ class ServerStore:
         bound = _bindable(sql, params)
         await self._in_thread(lambda client: client.command(sql, parameters=bound))
 
-    async def select(self, sql: str, params: Params | None = None) -> list[Row]:
-        text, bound = f"{sql}\nSETTINGS {JSON_SETTINGS}", _bindable(sql, params)
+    async def select(
+        self, sql: str, params: Params | None = None, settings: QuerySettings | None = None
+    ) -> list[Row]:
+        text, bound = f"{sql}\nSETTINGS {select_settings(settings)}", _bindable(sql, params)
         data = await self._in_thread(
             lambda client: client.raw_query(text, parameters=bound, fmt="JSONEachRow")
         )
