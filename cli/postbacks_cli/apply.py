@@ -138,10 +138,17 @@ async def apply(
 
 
 async def apply_to(
-    api: str, path: Path, *, dry_run: bool = False, prune: bool = False, echo: Echo = print
+    api: str,
+    path: Path,
+    *,
+    dry_run: bool = False,
+    prune: bool = False,
+    echo: Echo = print,
+    token: str | None = None,
 ) -> Plan:
-    """apply() through a client of its own to the query-api at `api`."""
-    async with httpx.AsyncClient(base_url=api, timeout=30) as client:
+    """apply() through a client of its own to the query-api at `api`, sending `token` if given."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=api, timeout=30, headers=headers) as client:
         return await apply(client, path, dry_run=dry_run, prune=prune, echo=echo)
 
 
@@ -169,7 +176,12 @@ async def _send(
         raise ApiFailed([f"{subject}: cannot reach {where}: {reason}; is it running?"]) from None
     if answer.is_error:
         refused = f"refused by the query-api ({answer.status_code})"
-        raise ApiFailed([f"{subject}: {refused}: {_api_message(answer)}"])
+        problems = [f"{subject}: {refused}: {_api_message(answer)}"]
+        if answer.status_code in (401, 403):
+            problems.append(
+                "give a token with the postbacks:write scope: --token or POSTBACKS_API_TOKEN"
+            )
+        raise ApiFailed(problems)
     return answer
 
 

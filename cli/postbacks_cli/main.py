@@ -107,7 +107,7 @@ def log_writer(kafka_bootstrap: Bootstrap = None, data_dir: DataDir = None) -> N
 def query_api(
     api_port: ApiPort = None, kafka_bootstrap: Bootstrap = None, data_dir: DataDir = None
 ) -> None:
-    """The query-api alone: logs, configurations, pages."""
+    """The query-api alone: logs, configurations, pages. Needs POSTBACKS_API_TOKENS."""
     from postbacks.store.opening import open_store
     from query_api.service import run_query_api
     from query_api.settings import QueryApiSettings
@@ -116,6 +116,16 @@ def query_api(
     settings = load(
         QueryApiSettings, api_port=api_port, kafka_bootstrap=kafka_bootstrap, data_dir=data_dir
     )
+    if settings.api_tokens is None:
+        # Only `postbacks dev` serves the API open; in production that is never what was meant.
+        typer.echo(
+            "refusing to start: POSTBACKS_API_TOKENS is not set, and the query-api does not run "
+            "open outside `postbacks dev`; set it to a JSON object token -> scopes, e.g. "
+            """POSTBACKS_API_TOKENS='{"<token>": ["logs:read", "postbacks:write"]}' """
+            "(scopes: logs:read, postbacks:write)",
+            err=True,
+        )
+        raise typer.Exit(2)
     run_until_signalled(run_query_api(settings, open_store(settings)), "query-api")
 
 
@@ -175,6 +185,14 @@ def apply(
     api: Annotated[
         str | None, typer.Option(help="query-api URL (http://127.0.0.1:POSTBACKS_API_PORT)")
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="POSTBACKS_API_TOKEN",
+            show_default=False,
+            help="token with the postbacks:write scope (the variable is safer: ps shows flags)",
+        ),
+    ] = None,
 ) -> None:
     """Create or update configurations by name from a file: `postbacks apply -f postbacks.yaml`."""
     from postbacks_cli.apply import ApiFailed, apply_to
@@ -187,7 +205,7 @@ def apply(
             "use an http:// URL, e.g. http://127.0.0.1:8080", param_hint="--api"
         )
     try:
-        asyncio.run(apply_to(url, file, dry_run=dry_run, prune=prune, echo=typer.echo))
+        asyncio.run(apply_to(url, file, dry_run=dry_run, prune=prune, echo=typer.echo, token=token))
     except (InvalidFile, ApiFailed) as exc:
         for problem in exc.problems:
             typer.echo(problem, err=True)

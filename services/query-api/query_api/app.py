@@ -8,23 +8,36 @@ from fastapi import FastAPI
 
 from postbacks.ops_server import ReadinessCheck, ops_routes
 from postbacks.store import Store
-from query_api import log_routes, postback_routes
+from query_api import auth, log_routes, postback_routes, stats_routes
+from query_api.auth import TokenTable
 from query_api.config_repository import ConfigRepository
 from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.errors import install_error_handlers
 from query_api.fire_testing import FireTester
+from query_api.guardrails import DefaultWindow, GuardedStore, QueryLimits, within_max_span
 from query_api.postback_service import PostbackService
 
 
 def build_app(
-    store: Store, publisher: DispatcherPublisher, extra_checks: Sequence[ReadinessCheck] = ()
+    store: Store,
+    publisher: DispatcherPublisher,
+    extra_checks: Sequence[ReadinessCheck] = (),
+    *,
+    tokens: TokenTable | None = None,
+    limits: QueryLimits | None = None,
 ) -> FastAPI:
+    """The API. `tokens` None serves it open (only `postbacks dev` does); see auth.py.
+
+    /healthz, /readyz, /metrics, /docs and /openapi.json are always open.
+    """
+    limits = limits or QueryLimits()
     app = FastAPI(
         title="Postbacks",
         version="0.1.0",
         summary="Postback configurations and the log of every postback attempt.",
     )
-    app.state.store = store
+    # The store the log and stats routes read: each query in a slot, under the limits.
+    app.state.store = GuardedStore(store, limits)
     app.state.postbacks = PostbackService(ConfigRepository(store), publisher)
     app.state.fire_tester = FireTester(publisher, store)
 
@@ -42,7 +55,12 @@ def build_app(
         return None
 
     app.router.routes.extend(ops_routes(ready))
-    app.include_router(log_routes.router)
-    app.include_router(postback_routes.router)
+    # Dependencies run in order: the token first, so a request without one learns only that.
+    app.include_router(
+        log_routes.router, dependencies=[*auth.required(tokens, auth.LOGS), within_max_span(limits)]
+    )
+    app.include_router(stats_routes.router, dependencies=auth.required(tokens, auth.LOGS))
+    app.include_router(postback_routes.router, dependencies=auth.required(tokens, auth.POSTBACKS))
+    app.add_middleware(DefaultWindow, prefix=log_routes.router.prefix, window=limits.default_window)
     install_error_handlers(app)
     return app

@@ -1,9 +1,15 @@
 """The API's error shape: {"error": {"code": ..., "message": ...}} with a 4xx that says what to fix.
 
 ApiError
-├── BadRequest   400: a query the API cannot run (unknown column, bad cursor, ...)
-├── NotFound     404
-└── Invalid      422: a body that does not fit, naming the field
+├── BadRequest         400: a query the API cannot run (unknown column, bad cursor, ...)
+│   └── QueryTooLarge  400: the query would read more rows than one query may
+├── Unauthorized       401: no valid bearer token (with WWW-Authenticate: Bearer)
+├── Forbidden          403: a valid token without the scope the endpoint needs
+├── NotFound           404
+├── Invalid            422: a body that does not fit, naming the field
+└── Unavailable        503: not now
+    ├── QueryTooSlow   503: the query ran past its time (or memory) limit
+    └── Busy           503: every log-query slot is taken (with Retry-After)
 """
 
 from __future__ import annotations
@@ -19,15 +25,36 @@ class ApiError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers
 
 
 class BadRequest(ApiError):
     status = 400
     code = "bad_request"
+
+
+class QueryTooLarge(BadRequest):
+    code = "query_too_large"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
 
 
 class NotFound(ApiError):
@@ -40,11 +67,24 @@ class Invalid(ApiError):
     code = "invalid"
 
 
+class Unavailable(ApiError):
+    status = 503
+    code = "unavailable"
+
+
+class QueryTooSlow(Unavailable):
+    code = "query_too_slow"
+
+
+class Busy(Unavailable):
+    code = "busy"
+
+
 def error_response(error: ApiError) -> JSONResponse:
     body: dict[str, Any] = {"code": error.code, "message": error.message}
     if error.details:
         body["details"] = error.details
-    return JSONResponse({"error": body}, status_code=error.status)
+    return JSONResponse({"error": body}, status_code=error.status, headers=error.headers)
 
 
 def field_errors(errors: Any) -> Invalid:

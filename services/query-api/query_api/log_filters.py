@@ -9,7 +9,9 @@ Parameters, as (key, value) pairs in the order given (keys may repeat):
     limit=N        rows per page, 1..1000 (default 50)
     cursor=C       the `next_cursor` of the previous page
 
-for the eleven FILTERABLE_COLUMNS c. How repeats combine:
+for the eleven FILTERABLE_COLUMNS c. Behind the API a missing `from` is filled in (a default
+window before `to` or now) and a wide from..to refused before this parser runs: guardrails.py.
+How repeats combine:
 
 - several `is` values for one column: any of them (IN);
 - several `is_not` values: none of them (NOT IN);
@@ -115,8 +117,8 @@ def parse_log_query(pairs: Iterable[tuple[str, str]]) -> LogQuery:
         parsed = _filter_value(key, column, operator, value)
         grouped.setdefault((column, operator), []).append(parsed)
 
-    from_ms = _parse_time("from", singles["from"]) if "from" in singles else None
-    to_ms = _parse_time("to", singles["to"]) if "to" in singles else None
+    from_ms = parse_time("from", singles["from"]) if "from" in singles else None
+    to_ms = parse_time("to", singles["to"]) if "to" in singles else None
     if from_ms is not None and to_ms is not None and from_ms >= to_ms:
         raise InvalidLogQuery(
             f"'from' ({singles['from']}) must be earlier than 'to' ({singles['to']})"
@@ -216,7 +218,7 @@ def _filter_value(key: str, column: str, operator: Operator, value: str) -> str 
     return int(value)
 
 
-def _parse_time(name: str, value: str) -> int:
+def parse_time(name: str, value: str) -> int:
     """Unix milliseconds for an RFC 3339 time, rounded up to the next whole millisecond.
 
     attempted_at has millisecond precision, so rounding up keeps `from` inclusive and `to`

@@ -33,16 +33,33 @@ class QueryApi:
         log.info("republished %d postback configurations", count)
 
     async def serve(self, extra_checks: Sequence[ReadinessCheck] = ()) -> None:
-        app = build_app(self._store, self._publisher, extra_checks)
-        log.info("query-api on http://%s:%d", self._settings.api_host, self._settings.api_port)
-        await serve_asgi(app, self._settings.api_host, self._settings.api_port)
+        """Answer HTTP until cancelled; open to anyone, loudly, when no tokens are configured.
+
+        `postbacks query-api` refuses to start without tokens, so only `dev` (and tests) get
+        here without them.
+        """
+        settings = self._settings
+        tokens = settings.token_table
+        app = build_app(
+            self._store, self._publisher, extra_checks, tokens=tokens, limits=settings.query_limits
+        )
+        url = f"http://{settings.api_host}:{settings.api_port}"
+        if tokens is None:
+            log.warning(
+                "NO API TOKENS: %s is OPEN, anyone who reaches it can read the log and change "
+                "postback configurations; set POSTBACKS_API_TOKENS (a JSON object token -> "
+                'scopes, e.g. {"<token>": ["logs:read", "postbacks:write"]}) to require tokens',
+                url,
+            )
+        log.info("query-api on %s", url)
+        await serve_asgi(app, settings.api_host, settings.api_port)
 
     async def stop(self) -> None:
         await self._publisher.stop()
 
 
 async def run_query_api(settings: QueryApiSettings, store: Store) -> None:
-    """The query-api alone (production)."""
+    """The query-api alone (production; `postbacks query-api` has checked for tokens)."""
     api = QueryApi(settings, store)
     await api.start()
     try:

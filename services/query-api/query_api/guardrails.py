@@ -1,0 +1,218 @@
+"""The limits every log query runs under, so that no request can hang the API or the store.
+
+- Time window: a log request without `from` covers `default_window` (24 h) before its `to`, or
+  before now. A missing `from` is written into the query string before the route reads it
+  (DefaultWindow), so every route under /api/v1/logs (page, count, export) and every page of a
+  cursor walk gets it without having to remember it.
+- Span: from..to (to: now when absent) may cover at most `max_span` (31 days); wider is a 400
+  saying which bound to move (within_max_span, a router dependency: it runs after the token
+  check).
+- ClickHouse limits on each query (max_execution_time, max_rows_to_read, both set to throw):
+  ClickHouse stops a query that reads too much or runs too long, and the API answers 400 (too
+  many rows: the same query will fail again) or 503 (too slow: load-dependent) telling the client
+  to narrow the time range or add filters; never a hang or a bare 500.
+- Concurrency: at most `max_concurrent_queries` queries at once per process; a query waits up to
+  `queue_wait_seconds` for a slot, then the request gets 503 with Retry-After.
+
+The last two apply to every query the log and stats routes send: they read through a
+GuardedStore, which build_app puts where the routes find their store (app.state.store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import parse_qsl, quote
+
+from fastapi import Request
+from fastapi.params import Depends as DependsParam
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from postbacks.store import Params, Row, Store, StoreQueryError
+from postbacks.store.protocol import QuerySettings
+from query_api.errors import ApiError, BadRequest, Busy, QueryTooLarge, QueryTooSlow
+from query_api.log_cursor import MIN_MILLIS
+from query_api.log_filters import InvalidLogQuery, parse_time
+from query_api.log_reader import format_time
+
+log = logging.getLogger(__name__)
+
+_NARROW = "narrow the time range (a later 'from' or an earlier 'to') or add filters"
+# ClickHouse error codes of a query stopped by its limits; the code leads the error text
+# ("Code: 158. DB::Exception: ...") on chDB and on a server alike.
+_TOO_MANY_ROWS = {158: "TOO_MANY_ROWS", 307: "TOO_MANY_BYTES"}
+_TOO_SLOW = {159: "TIMEOUT_EXCEEDED", 160: "TOO_SLOW", 241: "MEMORY_LIMIT_EXCEEDED"}
+_CODE = re.compile(r"\bCode: (\d+)\b")
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """The guardrails' settings (POSTBACKS_API_*, see settings.py); the defaults are theirs."""
+
+    default_window: timedelta = timedelta(hours=24)
+    max_span: timedelta = timedelta(days=31)
+    max_query_seconds: int = 10
+    max_rows_to_read: int = 100_000_000
+    max_concurrent_queries: int = 8
+    queue_wait_seconds: float = 1.0
+
+    def clickhouse_settings(self) -> dict[str, str | int | float]:
+        return {
+            "max_execution_time": self.max_query_seconds,
+            "timeout_overflow_mode": "throw",
+            "max_rows_to_read": self.max_rows_to_read,
+            "read_overflow_mode": "throw",
+        }
+
+
+class DefaultWindow:
+    """ASGI middleware: a GET under `prefix` without `from` gets `from` = (`to` or now) - window.
+
+    It only adds a parameter; everything else, errors included, is the route's to judge (a
+    repeated or unreadable `to` is left alone for the route to refuse).
+    """
+
+    def __init__(self, app: ASGIApp, *, prefix: str, window: timedelta) -> None:
+        self._app = app
+        self._prefix = prefix
+        self._window_ms = window // timedelta(milliseconds=1)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "GET"
+            and (scope["path"] == self._prefix or scope["path"].startswith(self._prefix + "/"))
+        ):
+            scope = self._with_from(scope)
+        await self._app(scope, receive, send)
+
+    def _with_from(self, scope: Scope) -> Scope:
+        query: bytes = scope.get("query_string", b"")
+        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+        if any(key == "from" for key, _ in pairs):
+            return scope
+        to = [value for key, value in pairs if key == "to"]
+        if len(to) > 1:
+            return scope
+        try:
+            to_ms = parse_time("to", to[0]) if to else _now_ms()
+        except InvalidLogQuery:
+            return scope
+        from_ms = max(to_ms - self._window_ms, MIN_MILLIS)
+        # Appended, not re-encoded: the client's own parameters reach the route byte for byte.
+        added = b"from=" + quote(format_time(from_ms), safe="").encode()
+        return {**scope, "query_string": query + b"&" + added if query else added}
+
+
+def within_max_span(limits: QueryLimits) -> DependsParam:
+    """A router dependency: 400 when from..to (to: now when absent) is wider than max_span."""
+    max_ms = limits.max_span // timedelta(milliseconds=1)
+    max_days = limits.max_span / timedelta(days=1)
+
+    async def check_span(request: Request) -> None:
+        starts = request.query_params.getlist("from")
+        ends = request.query_params.getlist("to")
+        if len(starts) != 1 or len(ends) > 1:
+            return  # the route refuses a repeated bound
+        try:
+            from_ms = parse_time("from", starts[0])
+            to_ms = parse_time("to", ends[0]) if ends else _now_ms()
+        except InvalidLogQuery:
+            return  # and an unreadable one, naming it
+        if to_ms - from_ms > max_ms:
+            days = (to_ms - from_ms) / 86_400_000
+            until = "'to'" if ends else "now"
+            raise BadRequest(
+                f"'from' to {until} covers {days:.1f} days, and one query may cover at most "
+                f"{max_days:g} days; give a later 'from' or an earlier 'to', or ask for the "
+                "range in several parts"
+            )
+
+    return DependsParam(check_span)
+
+
+class QuerySlots:
+    """At most `size` queries at once; a query waits up to `wait` seconds for a slot, then Busy."""
+
+    def __init__(self, size: int, wait: float) -> None:
+        self._size = size
+        self._wait = wait
+        self._free = asyncio.Semaphore(size)
+
+    async def acquire(self) -> None:
+        try:
+            async with asyncio.timeout(self._wait):
+                await self._free.acquire()
+        except TimeoutError:
+            raise Busy(
+                f"the server is already running {self._size} log queries, as many as it runs "
+                "at once; retry after the Retry-After seconds, and narrow the time range or add "
+                "filters so that each query finishes sooner",
+                headers={"Retry-After": str(max(1, math.ceil(self._wait)))},
+            ) from None
+
+    def release(self) -> None:
+        self._free.release()
+
+
+class GuardedStore:
+    """The store as the log and stats routes read it: each query in a slot, under the limits."""
+
+    def __init__(self, store: Store, limits: QueryLimits) -> None:
+        self._store = store
+        self._limits = limits
+        self._settings: QuerySettings = limits.clickhouse_settings()
+        self.slots = QuerySlots(limits.max_concurrent_queries, limits.queue_wait_seconds)
+
+    def table(self, name: str) -> str:
+        return self._store.table(name)
+
+    async def select(self, sql: str, params: Params | None = None) -> list[Row]:
+        await self.slots.acquire()
+        # The slot is released when the store is done, not when this request is: a cancelled
+        # request leaves its query running in a worker thread until ClickHouse finishes or
+        # stops it, and that query still counts against the cap.
+        work = asyncio.create_task(self._store.select(sql, params, self._settings))
+        work.add_done_callback(self._finished)
+        try:
+            return await asyncio.shield(work)
+        except StoreQueryError as exc:
+            error = self._limit_error(exc)
+            if error is None:
+                raise
+            raise error from exc
+
+    def _finished(self, work: asyncio.Task[list[Row]]) -> None:
+        self.slots.release()
+        if not work.cancelled():
+            work.exception()  # retrieved, so an abandoned query's error is not logged as lost
+
+    def _limit_error(self, exc: StoreQueryError) -> ApiError | None:
+        """The API error for a query ClickHouse stopped at one of its limits, else None."""
+        match = _CODE.search(str(exc))
+        code = int(match.group(1)) if match else 0
+        error: ApiError
+        if code in _TOO_MANY_ROWS:
+            error = QueryTooLarge(
+                f"this query would read more than {self._limits.max_rows_to_read:,} rows of "
+                f"the log, the most one query may read; {_NARROW}"
+            )
+        elif code in _TOO_SLOW:
+            error = QueryTooSlow(
+                f"this query was stopped: it needed more than {self._limits.max_query_seconds} s "
+                f"(or more memory than allowed); {_NARROW}, or retry when the server is less busy"
+            )
+        else:
+            return None
+        name = _TOO_MANY_ROWS.get(code) or _TOO_SLOW[code]
+        log.warning("a log query was stopped at its limits (%s): answered %d", name, error.status)
+        return error
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
