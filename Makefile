@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint format env clean
+.PHONY: run test lint format env clean bench
 
 $(UV):
 	python3 -m venv .tools
@@ -33,6 +33,11 @@ test: lint
 format: env
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Every benchmark scenario (bench/README.md); `make bench BENCH_ROWS=1000000` for a quick run,
+# BENCH_ARGS for any other option of `python -m bench --help`.
+bench: env
+	$(PY) -m bench $(if $(BENCH_ROWS),--rows $(BENCH_ROWS)) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .tools .postbacks .mypy_cache .ruff_cache .pytest_cache
