@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -10,23 +9,9 @@ import orjson
 import pytest
 
 from postbacks import topics
-from postbacks.store.chdb_backend import EmbeddedStore
-from query_api.app import build_app
-from query_api.dispatcher_publisher import DispatcherPublisher
 from tests.kafka_topics import read_topic
 
 VALID = {"name": "Acme", "type": "Conversion", "url": "https://acme.example/pb?t={transaction_id}"}
-
-
-@pytest.fixture
-async def api(kafka_topics: str, embedded_store: EmbeddedStore) -> AsyncIterator[httpx.AsyncClient]:
-    publisher = DispatcherPublisher(kafka_topics)
-    await publisher.start()
-    app = build_app(embedded_store, publisher)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-        yield client
-    await publisher.stop()
 
 
 async def config_records(kafka: str) -> list[tuple[str, Any]]:

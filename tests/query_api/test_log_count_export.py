@@ -11,7 +11,7 @@ import csv
 import io
 import random
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -21,8 +21,6 @@ import pytest
 from postbacks.attempts import AttemptRecord
 from postbacks.store import Params, Row, StoreError
 from postbacks.store.chdb_backend import EmbeddedStore
-from query_api.app import build_app
-from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.log_counts import count_logs
 from query_api.log_export import export_csv, start_export
 from query_api.log_filters import parse_log_query
@@ -99,17 +97,6 @@ def parse_csv(body: bytes) -> list[list[str]]:
 
 async def export_body(store: EmbeddedStore, pairs: list[tuple[str, str]], page: int) -> bytes:
     return b"".join([c async for c in export_csv(store, parse_log_query(pairs), page)])
-
-
-@pytest.fixture
-async def api(kafka_topics: str, embedded_store: EmbeddedStore) -> AsyncIterator[httpx.AsyncClient]:
-    publisher = DispatcherPublisher(kafka_topics)
-    await publisher.start()
-    app = build_app(embedded_store, publisher)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-        yield client
-    await publisher.stop()
 
 
 RECORDS = make_records(600, seed=6)
