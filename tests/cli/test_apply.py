@@ -13,13 +13,13 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from postbacks.embedded_broker import free_port
-from postbacks.ops_server import serve_asgi
 from postbacks.store.chdb_backend import EmbeddedStore
 from postbacks_cli.apply import ApiFailed, Plan, apply, apply_to
 from postbacks_cli.config_file import InvalidFile, read_file
 from postbacks_cli.main import app as cli
 from query_api.app import build_app
 from query_api.dispatcher_publisher import DispatcherPublisher
+from tests.serving import served
 
 API = "/api/v1/postbacks"
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "postbacks.example.yaml"
@@ -319,17 +319,7 @@ async def test_the_example_file_is_valid_and_applies_cleanly(
 async def test_the_command_dry_runs_and_applies_against_a_served_api(
     query_api: FastAPI, api: httpx.AsyncClient, tmp_path: Path
 ) -> None:
-    port = free_port()
-    serving = asyncio.create_task(serve_asgi(query_api, "127.0.0.1", port))
-    try:
-        url = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=url) as probe:
-            for _ in range(100):
-                try:
-                    await probe.get("/healthz")
-                    break
-                except httpx.ConnectError:
-                    await asyncio.sleep(0.05)
+    async with served(query_api) as url:
         path = tmp_path / "postbacks.yaml"
         path.write_text(FILE)
         args = ["apply", "-f", str(path), "--api", url]
@@ -344,10 +334,6 @@ async def test_the_command_dry_runs_and_applies_against_a_served_api(
         assert real.exit_code == 0, real.output
         assert "applied: 3 created, 0 updated, 0 deleted" in real.stdout
         assert sorted(await on_server(api)) == ["Acme", "Beta", "Gamma"]
-    finally:
-        serving.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await serving
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 
 from postbacks.attempts import AttemptRecord
 from postbacks.embedded_broker import free_port
-from postbacks.ops_server import serve_asgi
 from postbacks.store.chdb_backend import EmbeddedStore
 from postbacks_cli.dev import DevSettings
 from postbacks_cli.main import app as cli
@@ -31,6 +30,7 @@ from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.guardrails import QueryLimits
 from query_api.service import QueryApi
 from query_api.settings import QueryApiSettings
+from tests.serving import running, served
 
 READER = "reader-6f1c2b9d0e7a4c15"
 WRITER = "writer-b94e07aa13d2f668"
@@ -258,22 +258,8 @@ def test_the_production_command_refuses_to_start_without_tokens(logs: list[str])
     assert "logs:read, postbacks:write" in result.stderr
 
 
-@contextlib.asynccontextmanager
-async def serving(api: QueryApi, port: int) -> AsyncIterator[str]:
-    task = asyncio.create_task(api.serve())
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=url, trust_env=False) as probe:
-            for _ in range(200):
-                with contextlib.suppress(httpx.ConnectError):
-                    await probe.get("/healthz")
-                    break
-                await asyncio.sleep(0.05)
-        yield url
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def serving(api: QueryApi, port: int) -> contextlib.AbstractAsyncContextManager[str]:
+    return running(api.serve(), f"http://127.0.0.1:{port}")
 
 
 async def test_dev_without_tokens_serves_open_with_a_warning(
@@ -307,16 +293,7 @@ async def test_dev_with_tokens_enforces_them(
 async def test_apply_sends_the_token_from_the_environment_or_the_flag(
     app: FastAPI, tmp_path: Path
 ) -> None:
-    port = free_port()
-    task = asyncio.create_task(serve_asgi(app, "127.0.0.1", port))
-    try:
-        url = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=url) as probe:
-            for _ in range(100):
-                with contextlib.suppress(httpx.ConnectError):
-                    await probe.get("/healthz")
-                    break
-                await asyncio.sleep(0.05)
+    async with served(app) as url:
         path = tmp_path / "postbacks.yaml"
         path.write_text(
             "postbacks:\n  - {name: A, type: Click, url: 'https://a.example/c?id={click_id}'}\n"
@@ -341,7 +318,3 @@ async def test_apply_sends_the_token_from_the_environment_or_the_flag(
         from_flag = await asyncio.to_thread(run, "--token", BOTH, token=UNKNOWN)
         assert from_flag.exit_code == 0, from_flag.output  # the flag wins over the variable
         assert "1 unchanged" in from_flag.stdout
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
