@@ -8,7 +8,7 @@ it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
@@ -66,24 +66,44 @@ class LogPage:
 
 async def read_logs(store: LogStore, query: LogQuery) -> LogPage:
     """The page of attempts `query` selects, newest first, without `source`."""
-    where, params = where_clause(query)
     # One row more than the page shows tells whether another page follows, without a count().
-    # LIMIT 1 BY attempt_id: the table is a ReplacingMergeTree, and an attempt written twice
-    # stays two rows until a background merge; both copies share the whole sort key, so they
-    # are adjacent here and the second is dropped. Cheaper than FINAL, same answer.
-    sql = (
-        f"SELECT {_select_list(_LIST_COLUMNS)} FROM {store.table(TABLE)} {where} "
-        f"ORDER BY {ORDER_BY} LIMIT 1 BY attempt_id LIMIT {query.limit + 1}"
-    )
-    rows = await store.select(sql, params)
+    wanted = query.limit + 1
+    rows: list[Row] = []
+    position = query.cursor
+    # The log-writer stores an attempt once, but a copy can exist for a while (two writers
+    # racing through a consumer-group rebalance) until ReplacingMergeTree merges it away. Both
+    # copies share the whole sort key, so they arrive adjacent and the second is dropped here;
+    # a page that lost rows that way is topped up from where the read stopped, so every page
+    # but the last stays full. Not `LIMIT 1 BY attempt_id` in SQL: that stops ClickHouse from
+    # ending an ordered read early (one publisher's failures on 10M rows: 1.3 s against 45 ms).
+    while len(rows) < wanted:
+        needed = wanted - len(rows)
+        batch = await _read_page(store, replace(query, cursor=position), needed)
+        for row in batch:
+            if not rows or row["attempt_id"] != rows[-1]["attempt_id"]:
+                rows.append(row)
+        if len(batch) < needed:
+            break  # no more matching rows
+        # The next read starts strictly after this row, so no copy of it can follow.
+        position = _position(batch[-1])
     items = [_item(row, _LIST_COLUMNS) for row in rows[: query.limit]]
     next_cursor = None
     if len(rows) > query.limit:
-        last = rows[query.limit - 1]
-        next_cursor = encode_cursor(
-            CursorPosition(last["attempted_at_ms"], UUID(last["attempt_id"]))
-        )
+        next_cursor = encode_cursor(_position(rows[query.limit - 1]))
     return LogPage(items=items, next_cursor=next_cursor)
+
+
+async def _read_page(store: LogStore, query: LogQuery, limit: int) -> list[Row]:
+    where, params = where_clause(query)
+    sql = (
+        f"SELECT {_select_list(_LIST_COLUMNS)} FROM {store.table(TABLE)} {where} "
+        f"ORDER BY {ORDER_BY} LIMIT {limit}"
+    )
+    return await store.select(sql, params)
+
+
+def _position(row: Row) -> CursorPosition:
+    return CursorPosition(row["attempted_at_ms"], UUID(row["attempt_id"]))
 
 
 async def read_attempt(store: LogStore, attempt_id: UUID) -> Item | None:
