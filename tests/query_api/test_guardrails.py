@@ -164,6 +164,20 @@ async def test_too_many_rows_is_a_400_that_says_to_narrow_the_query(
             assert "narrow the time range" in error["message"]
 
 
+async def test_one_attempt_by_id_is_found_past_the_row_limit(
+    serve: Serve, embedded_store: EmbeddedStore
+) -> None:
+    # Finding one attempt reads the attempt_id column of the whole table; no narrower time
+    # range could help it, so the row limit (and its advice to narrow) does not apply.
+    await insert_attempts(embedded_store, [datetime.now(UTC)] * 5)
+    rows = await embedded_store.select(f"SELECT attempt_id FROM {embedded_store.table(TABLE)}")
+    async with serve(QueryLimits(max_rows_to_read=2)) as api:
+        error_of(await api.get("/api/v1/logs"), 400)
+        answer = await api.get(f"/api/v1/logs/{rows[0]['attempt_id']}")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["attempt_id"] == rows[0]["attempt_id"]
+
+
 @pytest.fixture(scope="module")
 def clickhouse_front(chdb_dir: Path) -> Iterator[ClickHouseHttpFront]:
     front = ClickHouseHttpFront(chdb_dir)

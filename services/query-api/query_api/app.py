@@ -14,7 +14,7 @@ from query_api.config_repository import ConfigRepository
 from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.errors import install_error_handlers
 from query_api.fire_testing import FireTester
-from query_api.guardrails import DefaultWindow, GuardedStore, QueryLimits, within_max_span
+from query_api.guardrails import GuardedStore, QueryLimits
 from query_api.postback_service import PostbackService
 
 
@@ -38,6 +38,8 @@ def build_app(
     )
     # The store the log and stats routes read: each query in a slot, under the limits.
     app.state.store = GuardedStore(store, limits)
+    app.state.lookup_store = app.state.store.for_lookups()
+    app.state.limits = limits
     app.state.postbacks = PostbackService(ConfigRepository(store), publisher)
     app.state.fire_tester = FireTester(publisher, store)
 
@@ -56,11 +58,8 @@ def build_app(
 
     app.router.routes.extend(ops_routes(ready))
     # Dependencies run in order: the token first, so a request without one learns only that.
-    app.include_router(
-        log_routes.router, dependencies=[*auth.required(tokens, auth.LOGS), within_max_span(limits)]
-    )
+    app.include_router(log_routes.router, dependencies=auth.required(tokens, auth.LOGS))
     app.include_router(stats_routes.router, dependencies=auth.required(tokens, auth.LOGS))
     app.include_router(postback_routes.router, dependencies=auth.required(tokens, auth.POSTBACKS))
-    app.add_middleware(DefaultWindow, prefix=log_routes.router.prefix, window=limits.default_window)
     install_error_handlers(app)
     return app

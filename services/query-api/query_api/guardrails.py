@@ -1,12 +1,8 @@
 """The limits every log query runs under, so that no request can hang the API or the store.
 
-- Time window: a log request without `from` covers `default_window` (24 h) before its `to`, or
-  before now. A missing `from` is written into the query string before the route reads it
-  (DefaultWindow), so every route under /api/v1/logs (page, count, export) and every page of a
-  cursor walk gets it without having to remember it.
-- Span: from..to (to: now when absent) may cover at most `max_span` (31 days); wider is a 400
-  saying which bound to move (within_max_span, a router dependency: it runs after the token
-  check).
+- Time window: a log query without `from` covers `default_window` (24 h) before its `to`, or
+  before now; from..to (to: now when absent) may cover at most `max_span` (31 days), wider is a
+  400 saying which bound to move (within_window, applied to every parsed log query).
 - ClickHouse limits on each query (max_execution_time, max_rows_to_read, both set to throw):
   ClickHouse stops a query that reads too much or runs too long, and the API answers 400 (too
   many rows: the same query will fail again) or 503 (too slow: load-dependent) telling the client
@@ -25,20 +21,14 @@ import logging
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from urllib.parse import parse_qsl, quote
-
-from fastapi import Request
-from fastapi.params import Depends as DependsParam
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from postbacks.store import Params, Row, Store, StoreQueryError
 from postbacks.store.protocol import QuerySettings
 from query_api.errors import ApiError, BadRequest, Busy, QueryTooLarge, QueryTooSlow
 from query_api.log_cursor import MIN_MILLIS
-from query_api.log_filters import InvalidLogQuery, parse_time
-from query_api.log_reader import format_time
+from query_api.log_filters import LogQuery
 
 log = logging.getLogger(__name__)
 
@@ -70,70 +60,26 @@ class QueryLimits:
         }
 
 
-class DefaultWindow:
-    """ASGI middleware: a GET under `prefix` without `from` gets `from` = (`to` or now) - window.
+def within_window(query: LogQuery, limits: QueryLimits) -> LogQuery:
+    """`query` with its time bounds checked: `from` defaults to (`to` or now) - default_window.
 
-    It only adds a parameter; everything else, errors included, is the route's to judge (a
-    repeated or unreadable `to` is left alone for the route to refuse).
+    BadRequest when from..to (to: now when absent) is wider than max_span. Every log route
+    (page, count, export) reads its query through this, so none can forget it.
     """
-
-    def __init__(self, app: ASGIApp, *, prefix: str, window: timedelta) -> None:
-        self._app = app
-        self._prefix = prefix
-        self._window_ms = window // timedelta(milliseconds=1)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "GET"
-            and (scope["path"] == self._prefix or scope["path"].startswith(self._prefix + "/"))
-        ):
-            scope = self._with_from(scope)
-        await self._app(scope, receive, send)
-
-    def _with_from(self, scope: Scope) -> Scope:
-        query: bytes = scope.get("query_string", b"")
-        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-        if any(key == "from" for key, _ in pairs):
-            return scope
-        to = [value for key, value in pairs if key == "to"]
-        if len(to) > 1:
-            return scope
-        try:
-            to_ms = parse_time("to", to[0]) if to else _now_ms()
-        except InvalidLogQuery:
-            return scope
-        from_ms = max(to_ms - self._window_ms, MIN_MILLIS)
-        # Appended, not re-encoded: the client's own parameters reach the route byte for byte.
-        added = b"from=" + quote(format_time(from_ms), safe="").encode()
-        return {**scope, "query_string": query + b"&" + added if query else added}
-
-
-def within_max_span(limits: QueryLimits) -> DependsParam:
-    """A router dependency: 400 when from..to (to: now when absent) is wider than max_span."""
+    to_ms = query.to_ms if query.to_ms is not None else _now_ms()
+    if query.from_ms is None:
+        window_ms = limits.default_window // timedelta(milliseconds=1)
+        return replace(query, from_ms=max(to_ms - window_ms, MIN_MILLIS))
     max_ms = limits.max_span // timedelta(milliseconds=1)
-    max_days = limits.max_span / timedelta(days=1)
-
-    async def check_span(request: Request) -> None:
-        starts = request.query_params.getlist("from")
-        ends = request.query_params.getlist("to")
-        if len(starts) != 1 or len(ends) > 1:
-            return  # the route refuses a repeated bound
-        try:
-            from_ms = parse_time("from", starts[0])
-            to_ms = parse_time("to", ends[0]) if ends else _now_ms()
-        except InvalidLogQuery:
-            return  # and an unreadable one, naming it
-        if to_ms - from_ms > max_ms:
-            days = (to_ms - from_ms) / 86_400_000
-            until = "'to'" if ends else "now"
-            raise BadRequest(
-                f"'from' to {until} covers {days:.1f} days, and one query may cover at most "
-                f"{max_days:g} days; give a later 'from' or an earlier 'to', or ask for the "
-                "range in several parts"
-            )
-
-    return DependsParam(check_span)
+    if to_ms - query.from_ms > max_ms:
+        days = (to_ms - query.from_ms) / 86_400_000
+        until = "'to'" if query.to_ms is not None else "now"
+        raise BadRequest(
+            f"'from' to {until} covers {days:.1f} days, and one query may cover at most "
+            f"{limits.max_span / timedelta(days=1):g} days; give a later 'from' or an earlier "
+            "'to', or ask for the range in several parts"
+        )
+    return query
 
 
 class QuerySlots:
@@ -163,11 +109,23 @@ class QuerySlots:
 class GuardedStore:
     """The store as the log and stats routes read it: each query in a slot, under the limits."""
 
-    def __init__(self, store: Store, limits: QueryLimits) -> None:
+    def __init__(self, store: Store, limits: QueryLimits, slots: QuerySlots | None = None) -> None:
         self._store = store
         self._limits = limits
         self._settings: QuerySettings = limits.clickhouse_settings()
-        self.slots = QuerySlots(limits.max_concurrent_queries, limits.queue_wait_seconds)
+        self.slots = slots or QuerySlots(limits.max_concurrent_queries, limits.queue_wait_seconds)
+
+    def for_lookups(self) -> GuardedStore:
+        """The same store, slots and time limit, without the row limit: for finding one attempt
+        by id, which reads the attempt_id column across the whole table but no more (its bloom
+        filter skips most granules), and which no narrower time range could help."""
+        lookups = GuardedStore(self._store, self._limits, self.slots)
+        lookups._settings = {
+            k: v
+            for k, v in self._settings.items()
+            if k not in ("max_rows_to_read", "read_overflow_mode")
+        }
+        return lookups
 
     def table(self, name: str) -> str:
         return self._store.table(name)

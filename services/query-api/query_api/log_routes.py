@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from query_api.errors import BadRequest, NotFound
+from query_api.guardrails import within_window
 from query_api.log_counts import count_logs
 from query_api.log_export import export_filename, start_export
 from query_api.log_filters import InvalidLogQuery, LogQuery, parse_log_query
@@ -79,7 +80,7 @@ async def logs_export(request: Request) -> CsvResponse:
 
 @router.get("/{attempt_id}")
 async def read_log(attempt_id: UUID, request: Request) -> dict[str, Any]:
-    record = await read_attempt(request.app.state.store, attempt_id)
+    record = await read_attempt(request.app.state.lookup_store, attempt_id)
     if record is None:
         raise NotFound(f"no attempt with attempt_id {attempt_id}")
     return record
@@ -96,6 +97,7 @@ def _log_query(request: Request, refused: Sequence[str] = (), why: str = "") -> 
         if key in refused:
             raise BadRequest(f"'{key}' does not apply to {request.url.path} ({why}); leave it out")
     try:
-        return parse_log_query(pairs)
+        query = parse_log_query(pairs)
     except InvalidLogQuery as exc:
         raise BadRequest(str(exc)) from exc
+    return within_window(query, request.app.state.limits)
