@@ -15,6 +15,7 @@ from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.errors import install_error_handlers
 from query_api.fire_testing import FireTester
 from query_api.guardrails import GuardedStore, QueryLimits
+from query_api.pages import mount_pages
 from query_api.postback_service import PostbackService
 
 
@@ -61,5 +62,7 @@ def build_app(
     app.include_router(log_routes.router, dependencies=auth.required(tokens, auth.LOGS))
     app.include_router(stats_routes.router, dependencies=auth.required(tokens, auth.LOGS))
     app.include_router(postback_routes.router, dependencies=auth.required(tokens, auth.POSTBACKS))
+    # The Postbacks and Postbacks Logs pages at / (static files; their API calls carry tokens).
+    mount_pages(app)
     install_error_handlers(app)
     return app

@@ -1,0 +1,141 @@
+// The Postbacks Logs page: the view (filters, time range) lives in the address; the table,
+// the count and the export link follow it.
+
+import { ApiError, api, currentToken, downloadWithToken } from "./api.js";
+import { byId, fill, showError } from "./dom.js";
+import { FilterBar } from "./filter_bar.js";
+import { readView, viewQuery } from "./filters.js";
+import { showDetail } from "./log_detail.js";
+import { logRow } from "./log_table.js";
+import { TimeRange } from "./time_range.js";
+import { setUpTokenBar } from "./token_bar.js";
+
+const PAGE_SIZE = 50;
+
+let view = readView(location.search);
+let cursor = null;
+let shown = 0;
+let total = null;
+// Answers to an older view are dropped: the user may change filters faster than queries end.
+let generation = 0;
+
+const filterBar = new FilterBar((filters, other = view.other) => changeView({ ...view, filters, other }));
+const timeRange = new TimeRange(({ from, to }) => changeView({ ...view, from, to }));
+
+function changeView(next) {
+  view = next;
+  const query = viewQuery(view);
+  history.pushState(null, "", query ? `?${query}` : location.pathname);
+  render();
+}
+
+function render() {
+  filterBar.show(view.filters, view.other);
+  timeRange.show(view.from, view.to);
+  refresh();
+}
+
+function withQuery(path, query) {
+  return query ? `${path}?${query}` : path;
+}
+
+function showCount() {
+  const counted = total === null ? "" : `${total} matching attempt${total === 1 ? "" : "s"}`;
+  fill(byId("match-count"), counted && `${counted} \u00b7 showing ${shown}`);
+}
+
+function setExport(enabled, query) {
+  const link = byId("export-link");
+  link.href = withQuery("/api/v1/logs/export.csv", query);
+  link.classList.toggle("disabled", !enabled);
+  if (enabled) link.removeAttribute("aria-disabled");
+  else link.setAttribute("aria-disabled", "true");
+}
+
+async function refresh() {
+  const mine = ++generation;
+  const query = viewQuery(view);
+  const list = new URLSearchParams(query);
+  list.set("limit", String(PAGE_SIZE));
+  byId("log-table").setAttribute("aria-busy", "true");
+  try {
+    const [page, count] = await Promise.all([
+      api("GET", `/api/v1/logs?${list}`),
+      api("GET", withQuery("/api/v1/logs/count", query)),
+    ]);
+    if (mine !== generation) return;
+    showError(null);
+    total = count.count;
+    shown = 0;
+    fill(byId("log-rows"));
+    addPage(page);
+    setExport(true, query);
+  } catch (error) {
+    if (mine !== generation) return;
+    fill(byId("log-rows"));
+    total = null;
+    shown = 0;
+    cursor = null;
+    byId("load-more").hidden = true;
+    byId("empty").hidden = true;
+    setExport(false, query);
+    showError(error);
+  } finally {
+    if (mine === generation) byId("log-table").removeAttribute("aria-busy");
+  }
+  showCount();
+}
+
+function addPage(page) {
+  byId("log-rows").append(...page.items.map((item) => logRow(item, showDetail)));
+  shown += page.items.length;
+  cursor = page.next_cursor;
+  byId("load-more").hidden = !cursor;
+  byId("empty").hidden = shown > 0;
+}
+
+async function loadMore() {
+  const mine = generation;
+  const list = new URLSearchParams(viewQuery(view));
+  list.set("limit", String(PAGE_SIZE));
+  list.set("cursor", cursor);
+  const button = byId("load-more");
+  button.disabled = true;
+  try {
+    const page = await api("GET", `/api/v1/logs?${list}`);
+    if (mine !== generation) return;
+    addPage(page);
+    showCount();
+  } catch (error) {
+    showError(error);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// A plain link streams the export; a bearer header needs fetch (the file is then built in memory).
+async function exportClicked(event) {
+  const link = byId("export-link");
+  if (link.classList.contains("disabled")) {
+    event.preventDefault();
+    return;
+  }
+  if (!currentToken()) return;
+  event.preventDefault();
+  try {
+    await downloadWithToken(link.getAttribute("href"), "postback-attempts.csv");
+  } catch (error) {
+    showError(error instanceof ApiError ? error : new ApiError(0, "download_failed", String(error)));
+  }
+}
+
+setUpTokenBar();
+byId("load-more").addEventListener("click", loadMore);
+byId("export-link").addEventListener("click", exportClicked);
+byId("detail-close").addEventListener("click", () => byId("detail").close());
+window.addEventListener("popstate", () => {
+  view = readView(location.search);
+  render();
+});
+document.addEventListener("tokenchange", refresh);
+render();

@@ -1,0 +1,186 @@
+// The create / edit form: every field of a configuration (design section 4), and the API's
+// 422 messages shown beside the field they name.
+
+import { ApiError, api } from "./api.js";
+import { byId, fill, h, openDialog } from "./dom.js";
+
+const FIELDS = ["name", "type", "offer_id", "publisher_id", "event_id", "statuses", "method", "url", "body", "content_type", "headers", "timeout_ms", "connect_timeout_ms", "enabled"];
+// What the server adds to a configuration; everything else is the client's to send back.
+const BOOKKEEPING = new Set(["id", "created_at", "updated_at", "version"]);
+// Where focus goes when the API names a field.
+const FOCUS = {
+  name: "pb-name", type: "pb-type", offer_id: "pb-offer", publisher_id: "pb-publisher",
+  event_id: "pb-event", statuses: "pb-status-approved", method: "pb-method", url: "pb-url",
+  body: "pb-body", content_type: "pb-content-type", headers: "add-header",
+  timeout_ms: "pb-timeout", connect_timeout_ms: "pb-connect-timeout", enabled: "pb-enabled-box",
+};
+
+/** What PUT and POST take: a stored configuration without its bookkeeping. */
+export function editable(config) {
+  return Object.fromEntries(Object.entries(config).filter(([key]) => !BOOKKEEPING.has(key)));
+}
+
+// Digits go as a number (up to 15, exact in JavaScript); anything else as typed, so the
+// API's own message says what is wrong with it.
+function number(text, empty) {
+  const value = text.trim();
+  if (value === "") return empty;
+  return /^\d{1,15}$/.test(value) ? Number(value) : value;
+}
+
+// The field an API detail is about. Checks that span fields come as "body" (the request
+// body) with a message that starts with the field's name, e.g. "event_id is only allowed...".
+function fieldOf(detail) {
+  const message = detail.message || "";
+  const named = FIELDS.find((f) => message.startsWith(`${f} `) || message.startsWith(`${f}:`));
+  if (detail.field === "body" && named) return named;
+  const first = String(detail.field || "").split(".")[0];
+  return FIELDS.includes(first) ? first : named || null;
+}
+
+export class PostbackForm {
+  /** onSaved(config) after a successful create or replace. */
+  constructor(onSaved) {
+    this.onSaved = onSaved;
+    this.dialog = byId("editor");
+    this.form = byId("postback-form");
+    this.editingId = null;
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.save();
+    });
+    byId("pb-type").addEventListener("change", () => this.showRelevant());
+    byId("pb-method").addEventListener("change", () => this.showRelevant());
+    byId("add-header").addEventListener("click", () => this.addHeader("", "", true));
+    for (const id of ["editor-close", "editor-cancel"]) byId(id).addEventListener("click", () => this.dialog.close());
+  }
+
+  open(config = null) {
+    this.editingId = config ? config.id : null;
+    fill(byId("editor-title"), config ? `Edit postback: ${config.name}` : "New postback");
+    const c = config || { type: "Conversion", method: "GET", statuses: ["approved"], content_type: "json", enabled: true, headers: {} };
+    byId("pb-name").value = c.name || "";
+    byId("pb-type").value = c.type;
+    byId("pb-offer").value = c.offer_id ?? "";
+    byId("pb-publisher").value = c.publisher_id ?? "";
+    byId("pb-event").value = c.event_id ?? "";
+    for (const box of this.form.querySelectorAll("input[name=status]")) box.checked = c.statuses.includes(box.value);
+    byId("pb-method").value = c.method;
+    byId("pb-url").value = c.url || "";
+    byId("pb-body").value = c.body ?? "";
+    byId("pb-content-type").value = c.content_type;
+    byId("pb-timeout").value = c.timeout_ms ?? "";
+    byId("pb-connect-timeout").value = c.connect_timeout_ms ?? "";
+    byId("pb-enabled-box").checked = c.enabled;
+    fill(byId("header-rows"));
+    for (const [name, value] of Object.entries(c.headers || {})) this.addHeader(name, value, false);
+    this.clearErrors();
+    this.showRelevant();
+    openDialog(this.dialog);
+    byId("pb-name").focus();
+  }
+
+  // Fields that do not apply to the chosen type or method are hidden and not sent.
+  showRelevant() {
+    const type = byId("pb-type").value;
+    const method = byId("pb-method").value;
+    for (const element of this.form.querySelectorAll("[data-for-types]")) element.hidden = !element.dataset.forTypes.split(" ").includes(type);
+    for (const element of this.form.querySelectorAll("[data-for-methods]")) element.hidden = !element.dataset.forMethods.split(" ").includes(method);
+  }
+
+  addHeader(name, value, focus) {
+    const n = byId("header-rows").children.length + 1;
+    const nameInput = h("input", { class: "header-name", "aria-label": `Header ${n} name`, spellcheck: "false", value: name });
+    const row = h(
+      "li",
+      {},
+      nameInput,
+      h("input", { class: "header-value", "aria-label": `Header ${n} value`, spellcheck: "false", value }),
+      h("button", { type: "button", "aria-label": `Remove header ${n}`, onclick: () => row.remove() }, "Remove"),
+    );
+    byId("header-rows").append(row);
+    if (focus) nameInput.focus();
+  }
+
+  payload() {
+    const type = byId("pb-type").value;
+    const method = byId("pb-method").value;
+    const headers = {};
+    for (const row of byId("header-rows").children) {
+      const name = row.querySelector(".header-name").value.trim();
+      if (name) headers[name] = row.querySelector(".header-value").value;
+    }
+    const payload = {
+      name: byId("pb-name").value.trim(),
+      type,
+      offer_id: number(byId("pb-offer").value, null),
+      publisher_id: number(byId("pb-publisher").value, null),
+      method,
+      url: byId("pb-url").value.trim(),
+      headers,
+      enabled: byId("pb-enabled-box").checked,
+    };
+    // Empty: left out, so the server's default applies.
+    for (const [field, id] of [["timeout_ms", "pb-timeout"], ["connect_timeout_ms", "pb-connect-timeout"]]) {
+      const value = number(byId(id).value, undefined);
+      if (value !== undefined) payload[field] = value;
+    }
+    if (type === "Event") payload.event_id = byId("pb-event").value.trim() || null;
+    if (type !== "Click") payload.statuses = [...this.form.querySelectorAll("input[name=status]:checked")].map((b) => b.value);
+    if (method === "POST") {
+      payload.body = byId("pb-body").value === "" ? null : byId("pb-body").value;
+      payload.content_type = byId("pb-content-type").value;
+    }
+    return payload;
+  }
+
+  async save() {
+    this.clearErrors();
+    const button = byId("editor-save");
+    button.disabled = true;
+    try {
+      const payload = this.payload();
+      const saved = this.editingId
+        ? await api("PUT", `/api/v1/postbacks/${encodeURIComponent(this.editingId)}`, payload)
+        : await api("POST", "/api/v1/postbacks", payload);
+      this.dialog.close();
+      this.onSaved(saved);
+    } catch (error) {
+      this.showErrors(error);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  clearErrors() {
+    for (const element of this.form.querySelectorAll(".field-error")) {
+      element.hidden = true;
+      fill(element);
+    }
+    for (const element of this.form.querySelectorAll("[aria-invalid]")) element.removeAttribute("aria-invalid");
+    byId("form-error").hidden = true;
+  }
+
+  showErrors(error) {
+    const unplaced = [];
+    let first = null;
+    for (const detail of error instanceof ApiError ? error.details : []) {
+      const field = fieldOf(detail);
+      if (!field) {
+        unplaced.push(detail.message);
+        continue;
+      }
+      const slot = byId(`err-${field}`);
+      slot.hidden = false;
+      slot.append(slot.childNodes.length ? " " : "", String(detail.message).replace(new RegExp(`^${field}: `), ""));
+      byId(FOCUS[field]).setAttribute("aria-invalid", "true");
+      first = first || field;
+    }
+    if (unplaced.length || !first) {
+      const area = byId("form-error");
+      area.hidden = false;
+      fill(area, unplaced.length ? unplaced.join("; ") : error.message);
+    }
+    if (first) byId(FOCUS[first]).focus();
+  }
+}

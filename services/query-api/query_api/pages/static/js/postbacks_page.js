@@ -1,0 +1,153 @@
+// The Postbacks page: the configurations, with create / edit, enable / disable, delete
+// (confirmed) and a test fire that shows the attempt it made.
+
+import { api } from "./api.js";
+import { codeMeaning } from "./codes.js";
+import { byId, fill, h, openDialog, showError } from "./dom.js";
+import { statusBadge } from "./log_table.js";
+import { PostbackForm, editable } from "./postback_form.js";
+import { setUpTokenBar } from "./token_bar.js";
+
+let configs = [];
+
+const form = new PostbackForm((saved) => {
+  say(`Saved \u201c${saved.name}\u201d (version ${saved.version}).`);
+  load();
+});
+
+function say(text) {
+  fill(byId("saved"), text);
+}
+
+function scope(config) {
+  const offer = config.offer_id === null ? "any offer" : `offer ${config.offer_id}`;
+  const publisher = config.publisher_id === null ? "any publisher" : `publisher ${config.publisher_id}`;
+  const event = config.type === "Event" ? (config.event_id === null ? ", any event" : `, event ${config.event_id}`) : "";
+  return `${offer}, ${publisher}${event}`;
+}
+
+function row(config) {
+  const label = `\u201c${config.name}\u201d`;
+  const toggle = h("input", {
+    type: "checkbox",
+    role: "switch",
+    class: "enabled-toggle",
+    "aria-label": `Enabled: ${config.name}`,
+    checked: config.enabled,
+    onchange: () => setEnabled(config, toggle),
+  });
+  return h(
+    "tr",
+    { "data-postback-id": config.id, class: config.enabled ? "" : "disabled-config" },
+    h("td", { class: "c-name" }, config.name),
+    h("td", {}, config.type),
+    h("td", {}, scope(config)),
+    h("td", {}, config.type === "Click" ? "\u2014" : config.statuses.join(", ")),
+    h("td", {}, config.method),
+    h("td", { class: "c-url", title: config.url }, config.url),
+    h("td", {}, h("label", { class: "check" }, toggle, h("span", { "aria-hidden": "true" }, config.enabled ? " On" : " Off"))),
+    h(
+      "td",
+      { class: "actions" },
+      h("button", { type: "button", "aria-label": `Edit ${label}`, onclick: () => form.open(config) }, "Edit"),
+      h("button", { type: "button", "aria-label": `Test ${label}`, onclick: () => testFire(config) }, "Test"),
+      h("button", { type: "button", class: "danger", "aria-label": `Delete ${label}`, onclick: () => confirmDelete(config) }, "Delete"),
+    ),
+  );
+}
+
+async function load() {
+  try {
+    configs = (await api("GET", "/api/v1/postbacks")).items;
+    showError(null);
+  } catch (error) {
+    configs = [];
+    showError(error);
+  }
+  configs.sort((a, b) => a.name.localeCompare(b.name));
+  fill(byId("postback-rows"), configs.map(row));
+  byId("empty").hidden = configs.length > 0;
+  openLinked();
+}
+
+// /postbacks?id=<uuid> (the log detail links here) opens that configuration once.
+let linkedId = new URLSearchParams(location.search).get("id");
+function openLinked() {
+  if (!linkedId || !byId("notice").hidden) return;
+  const config = configs.find((c) => c.id === linkedId);
+  if (config) {
+    form.open(config);
+  } else {
+    showError(new Error(`No postback configuration with id ${linkedId}: it was deleted, or the link is wrong.`));
+  }
+  linkedId = null;
+}
+
+async function setEnabled(config, toggle) {
+  toggle.disabled = true;
+  try {
+    const saved = await api("PUT", `/api/v1/postbacks/${encodeURIComponent(config.id)}`, { ...editable(config), enabled: toggle.checked });
+    say(`\u201c${saved.name}\u201d is now ${saved.enabled ? "enabled" : "disabled"}.`);
+    await load();
+  } catch (error) {
+    toggle.checked = !toggle.checked;
+    toggle.disabled = false;
+    showError(error);
+  }
+}
+
+function confirmDelete(config) {
+  const dialog = byId("confirm-delete");
+  fill(byId("confirm-text"), `Delete \u201c${config.name}\u201d? It stops firing at once; its past attempts stay in the log. This cannot be undone.`);
+  byId("confirm-yes").onclick = async () => {
+    dialog.close();
+    try {
+      await api("DELETE", `/api/v1/postbacks/${encodeURIComponent(config.id)}`);
+      say(`Deleted \u201c${config.name}\u201d.`);
+    } catch (error) {
+      showError(error);
+    }
+    await load();
+    byId("new-postback").focus();
+  };
+  byId("confirm-no").onclick = () => dialog.close();
+  openDialog(dialog);
+  byId("confirm-no").focus();
+}
+
+function entry(label, id, ...value) {
+  return [h("dt", {}, label), h("dd", { id }, ...value)];
+}
+
+async function testFire(config) {
+  const dialog = byId("test-result");
+  const body = byId("test-body");
+  fill(byId("test-title"), `Test fire: ${config.name}`);
+  fill(body, h("p", {}, `Firing once, then waiting for the attempt to be logged (up to ${Math.round(config.timeout_ms / 1000) + 15} s)\u2026`));
+  openDialog(dialog);
+  try {
+    const attempt = await api("POST", `/api/v1/postbacks/${encodeURIComponent(config.id)}/test`);
+    const logLink = `/logs?transaction_id=${encodeURIComponent(attempt.transaction_id)}`;
+    fill(
+      body,
+      h(
+        "dl",
+        { class: "detail" },
+        entry("Status", "test-status", statusBadge(attempt.status)),
+        entry("Response code", "test-code", h("strong", {}, String(attempt.response_code)), " \u2014 ", codeMeaning(attempt.response_code)),
+        entry("Error", "test-error", attempt.error || "(none)"),
+        entry("Server response", "test-response-cell", h("pre", { id: "test-response", class: "block" }, attempt.server_response || "(empty)")),
+        entry("URL", "test-url", h("code", { class: "wrap" }, attempt.url)),
+        entry("Transaction ID", "test-transaction", attempt.transaction_id, " \u00b7 ", h("a", { href: logLink }, "See it in the log")),
+      ),
+    );
+  } catch (error) {
+    fill(body, h("p", { class: "error-text", role: "alert" }, error.message));
+  }
+}
+
+setUpTokenBar();
+byId("new-postback").addEventListener("click", () => form.open());
+byId("test-close").addEventListener("click", () => byId("test-result").close());
+document.addEventListener("tokenchange", load);
+load();
