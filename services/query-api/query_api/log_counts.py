@@ -1,9 +1,12 @@
 """How many attempts a log query selects: the number paging through `GET /api/v1/logs` shows.
 
-The table is a ReplacingMergeTree, so until a background merge an attempt written twice (a
-re-delivery after a crash between insert and offset commit) is two rows. `read_logs` shows it
-once (`LIMIT 1 BY attempt_id`); the count does the same by counting distinct attempt_ids, so
-"N attempts" above a list always equals the rows a person can page through.
+A plain count() of the matching rows. The log-writer stores each attempt once, so rows are
+attempts (deploy/clickhouse/README.md); the one exception, a copy written by two log-writers
+racing through a consumer-group rebalance, lasts until ReplacingMergeTree merges it away, and
+may count twice meanwhile while the list shows it once. Counting distinct attempt_ids instead
+would close that window at a high price: it reads the 16-byte id of every matching row and
+hashes it, and it cannot be answered from the by_publisher projection (12 ms against 290 ms for
+one publisher over 10 million rows).
 """
 
 from __future__ import annotations
@@ -15,14 +18,11 @@ from query_api.log_reader import TABLE, LogStore
 
 
 async def count_logs(store: LogStore, query: LogQuery) -> int:
-    """The number of distinct attempts matching `query`'s filters and time bounds.
+    """The number of attempts matching `query`'s filters and time bounds.
 
     `limit` and any cursor in `query` are ignored: the count covers every page.
     """
-    # uniqExact, not uniq: an approximate count would disagree with the pages it summarises.
-    # Its memory grows with the matching attempts (a hash set of UUIDs), which the time window
-    # bounds; FINAL would give the same answer at the cost of merging parts while reading.
     where, params = where_clause(replace(query, cursor=None))
-    sql = f"SELECT uniqExact(attempt_id) AS attempts FROM {store.table(TABLE)} {where}"
+    sql = f"SELECT count() AS attempts FROM {store.table(TABLE)} {where}"
     rows = await store.select(sql, params)
     return int(rows[0]["attempts"])
