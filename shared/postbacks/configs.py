@@ -21,7 +21,8 @@ from postbacks.inputs import ConversionStatus
 from postbacks.macros import JSON_PLACEHOLDER, MACROS, describe_unknown, unknown_macros
 from postbacks.templates import render_json
 
-DEFAULT_TIMEOUT_MS = 5000
+DEFAULT_TIMEOUT_MS = 10_000  # connect, headers and body together (issue 4)
+DEFAULT_CONNECT_TIMEOUT_MS = 3000
 MAX_BODY = 65_536
 MAX_HEADERS = 50
 
@@ -78,6 +79,9 @@ class PostbackConfigIn(BaseModel):
     content_type: BodyFormat = BodyFormat.JSON
     headers: Annotated[dict[str, str], Field(max_length=MAX_HEADERS)] = Field(default_factory=dict)
     timeout_ms: Annotated[int, Field(ge=100, le=30_000)] = DEFAULT_TIMEOUT_MS
+    # The TCP (and TLS) connection alone, within the total: the dispatcher uses
+    # min(connect_timeout_ms, timeout_ms), so a short timeout_ms alone stays valid.
+    connect_timeout_ms: Annotated[int, Field(ge=100, le=30_000)] = DEFAULT_CONNECT_TIMEOUT_MS
     enabled: bool = True
 
     @field_validator("name")

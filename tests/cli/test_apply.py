@@ -32,7 +32,7 @@ postbacks:
   - name: Beta
     type: Conversion
     statuses: [rejected, pending]
-    timeout_ms: 5000
+    timeout_ms: 10000
     enabled: true
     url: https://beta.example/pb?tx={transaction_id}&why={rejection_reason}
   - name: Gamma
@@ -46,7 +46,7 @@ postbacks:
 # FILE as someone else might write it: defaults left out, statuses reordered, event_id as text.
 SAME_AS_FILE = (
     FILE.replace("[rejected, pending]", "[pending, rejected, pending]")
-    .replace("    timeout_ms: 5000\n    enabled: true\n", "")
+    .replace("    timeout_ms: 10000\n    enabled: true\n", "")
     .replace("event_id: 7", 'event_id: "7"')
     .replace("{X-Token: abc, X-Tx: ", "{X-Tx: ")
     .replace('"{transaction_id}"}', '"{transaction_id}", X-Token: abc}')
@@ -188,7 +188,7 @@ async def test_prune_deletes_what_the_file_lacks_only_when_asked(
             id="unknown-macro",
         ),
         pytest.param(
-            FILE.replace("timeout_ms: 5000", "timeout_ms: 50").replace("X-Token", "X Token"),
+            FILE.replace("timeout_ms: 10000", "timeout_ms: 50").replace("X-Token", "X Token"),
             [
                 "postbacks[1] (name 'Beta').timeout_ms: Input should be greater than or equal",
                 "postbacks[2] (name 'Gamma').headers: header name 'X Token' is not a valid",

@@ -173,7 +173,7 @@ def test_every_type_and_scope_is_accepted(
     assert config.statuses == [ConversionStatus.APPROVED]
     assert config.event_id is None
     assert (config.method, config.body, config.headers) == (HttpMethod.GET, None, {})
-    assert (config.timeout_ms, config.enabled) == (5000, True)
+    assert (config.timeout_ms, config.enabled) == (10000, True)
 
 
 def test_offer_and_publisher_zero_are_a_scope_not_any() -> None:
