@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
+from dispatcher.guard import LOOPBACK
 from dispatcher.settings import DispatcherSettings
 from log_writer.service import LogWriter
 from log_writer.settings import LogWriterSettings
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 
 class DevSettings(QueryApiSettings, LogWriterSettings, DispatcherSettings):
     """Every setting of every service: `dev` runs them all."""
+
+    # The demo publishers and a developer's own test servers are on this machine (design §8).
+    allowed_networks: str = LOOPBACK
 
 
 @contextlib.asynccontextmanager
@@ -58,11 +62,14 @@ async def kafka(settings: DevSettings) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def dispatcher_process(bootstrap: str, port: int) -> AsyncIterator[Process]:
+async def dispatcher_process(
+    bootstrap: str, port: int, allowed_networks: str = LOOPBACK
+) -> AsyncIterator[Process]:
     env = {
         **os.environ,
         "POSTBACKS_KAFKA_BOOTSTRAP": bootstrap,
         "POSTBACKS_DISPATCHER_PORT": str(port),
+        "POSTBACKS_ALLOWED_NETWORKS": allowed_networks,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -99,7 +106,9 @@ async def run_dev(settings: DevSettings) -> None:
         log.info("dispatcher metrics on http://127.0.0.1:%d/metrics", dispatcher_port)
         writer = LogWriter(settings, store)
         try:
-            async with dispatcher_process(bootstrap, dispatcher_port) as dispatcher:
+            async with dispatcher_process(
+                bootstrap, dispatcher_port, settings.allowed_networks
+            ) as dispatcher:
                 await writer.start()
                 await api.serve([writer.ready, DispatcherProbe(dispatcher, dispatcher_port).ready])
         finally:

@@ -25,6 +25,13 @@ ApiPort = Annotated[int | None, typer.Option(help="query-api port [POSTBACKS_API
 KafkaPort = Annotated[int | None, typer.Option(help="embedded broker port [POSTBACKS_KAFKA_PORT]")]
 Bootstrap = Annotated[str | None, typer.Option(help="use this Kafka [POSTBACKS_KAFKA_BOOTSTRAP]")]
 DataDir = Annotated[Path | None, typer.Option(help="local state [POSTBACKS_DATA_DIR]")]
+AllowedNetworks = Annotated[
+    str | None,
+    typer.Option(
+        help="CIDRs postbacks may reach although private or loopback, comma-separated, or "
+        "none [POSTBACKS_ALLOWED_NETWORKS] (dev: loopback; otherwise: none)"
+    ),
+]
 
 
 def load(settings_class: type[S], **flags: Any) -> S:
@@ -46,6 +53,7 @@ def dev(
     kafka_port: KafkaPort = None,
     kafka_bootstrap: Bootstrap = None,
     data_dir: DataDir = None,
+    allowed_networks: AllowedNetworks = None,
 ) -> None:
     """Everything on the embedded defaults: broker, dispatcher, log-writer, query-api."""
     from postbacks_cli.dev import DevSettings, run_dev
@@ -57,6 +65,7 @@ def dev(
         kafka_port=kafka_port,
         kafka_bootstrap=kafka_bootstrap,
         data_dir=data_dir,
+        allowed_networks=allowed_networks,
     )
     run_until_signalled(run_dev(settings), "postbacks dev")
 
@@ -81,13 +90,15 @@ def broker(kafka_port: KafkaPort = None) -> None:
 
 
 @app.command()
-def dispatcher(kafka_bootstrap: Bootstrap = None) -> None:
+def dispatcher(kafka_bootstrap: Bootstrap = None, allowed_networks: AllowedNetworks = None) -> None:
     """The dispatcher alone: consumes inputs, fires postbacks, publishes attempts."""
     from dispatcher.service import run_dispatcher
     from dispatcher.settings import DispatcherSettings
 
     configure_logging()
-    settings = load(DispatcherSettings, kafka_bootstrap=kafka_bootstrap)
+    settings = load(
+        DispatcherSettings, kafka_bootstrap=kafka_bootstrap, allowed_networks=allowed_networks
+    )
     run_until_signalled(run_dispatcher(settings), "dispatcher")
 
 
@@ -210,3 +221,66 @@ def apply(
         for problem in exc.problems:
             typer.echo(problem, err=True)
         raise typer.Exit(1) from None
+
+
+Values = Annotated[list[str] | None, typer.Option(show_default=False)]
+
+
+@app.command()
+def refire(
+    status: Annotated[list[str] | None, typer.Option(help="Success or Failed")] = None,
+    publisher_id: Values = None,
+    offer_id: Values = None,
+    postback_name: Values = None,
+    transaction_id: Values = None,
+    response_code: Values = None,
+    filter: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter",
+            help="any log filter, COLUMN=V, COLUMN__is_not=V or COLUMN__contains=V (repeatable)",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="from this long ago (2h, 30m, 7d) or this time (RFC 3339)")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="up to this long ago or this time")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+    api: Annotated[
+        str | None, typer.Option(help="query-api URL (http://127.0.0.1:POSTBACKS_API_PORT)")
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="POSTBACKS_API_TOKEN",
+            show_default=False,
+            help="token with the postbacks:write scope (the variable is safer: ps shows flags)",
+        ),
+    ] = None,
+) -> None:
+    """Re-fire the failures a filter selects, once per (transaction, postback), with a progress
+    bar: `postbacks refire --status Failed --publisher-id 42 --since 2h`."""
+    import httpx
+    from rich.console import Console
+
+    from postbacks_cli.refire import RefireFailed, run_refire, selection
+    from query_api.settings import QueryApiSettings
+
+    url = api or f"http://127.0.0.1:{load(QueryApiSettings).api_port}"
+    named = {
+        "status": status, "publisher_id": publisher_id, "offer_id": offer_id,
+        "postback_name": postback_name, "transaction_id": transaction_id,
+        "response_code": response_code,
+    }  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        query = selection({k: v for k, v in named.items() if v}, filter or [], since, until)
+        with httpx.Client(base_url=url, headers=headers, timeout=30, trust_env=False) as client:
+            outcome = run_refire(
+                client, query, confirm=lambda q: yes or typer.confirm(q), console=Console()
+            )
+    except RefireFailed as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    if outcome is not None and not outcome.ok:
+        raise typer.Exit(1)

@@ -18,6 +18,7 @@ import httpx
 import orjson
 from confluent_kafka import Producer
 
+from dispatcher.guard import LOOPBACK
 from dispatcher.service import run_dispatcher
 from dispatcher.settings import DispatcherSettings
 from log_writer.service import LogWriter
@@ -100,7 +101,10 @@ class DispatcherRunner:
     """The dispatcher as a task that a test can restart, as an orchestrator would."""
 
     def __init__(self, bootstrap: str) -> None:
-        self._settings = DispatcherSettings(kafka_bootstrap=bootstrap, dispatcher_port=free_port())
+        # The receivers are on loopback, which the destination guard refuses unless allowed.
+        self._settings = DispatcherSettings(
+            kafka_bootstrap=bootstrap, dispatcher_port=free_port(), allowed_networks=LOOPBACK
+        )
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

@@ -1,47 +1,85 @@
-"""Plain words for a request that got no HTTP response (response_code 0, design §5)."""
+"""Why a postback got no HTTP response (response_code 0, design §5), one class per cause.
+
+    DeliveryFailure
+     ├── Timeout              no complete answer within timeout_ms (or no connection in
+     │                        connect_timeout_ms)
+     ├── ConnectionRefused    nothing listens there
+     ├── ConnectionReset      the peer dropped the connection mid-way
+     ├── DnsFailure           the host name does not resolve
+     ├── TlsFailure           handshake or certificate problem, with the reason
+     ├── InvalidResponse      bytes came back, but not HTTP
+     ├── DestinationRefused   the guard refused the address (design §5)
+     ├── HostOverloaded       not sent: the publisher's host already has all its slots and
+     │                        its waiting line full (processing.py)
+     └── RequestFailed        anything else, with the library's words
+
+Each carries its sentence: the `error` column shows it as is, so it names the host and says
+what a network engineer would check.
+"""
 
 from __future__ import annotations
 
-import socket
-import ssl
-from urllib.parse import urlsplit
 
-import httpx
+class DeliveryFailure(Exception):
+    """A postback that got no HTTP response; str() is the plain-words `error`."""
 
 
-def _causes(exc: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
+class Timeout(DeliveryFailure):
+    @classmethod
+    def connecting(cls, where: str, ms: int) -> Timeout:
+        return cls(f"timeout: could not connect to {where} within {ms} ms")
+
+    @classmethod
+    def answering(cls, where: str, ms: int) -> Timeout:
+        return cls(f"timeout: no complete response from {where} within {ms} ms")
 
 
-def describe_failure(exc: BaseException, url: str, timeout_ms: int) -> str:
-    """One sentence a network engineer can act on, naming the host where it helps."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    where = f"{host}:{parts.port}" if parts.port else host
-    chain = _causes(exc)
-    if isinstance(exc, httpx.ConnectTimeout):
-        return f"timeout: could not connect to {where} within {timeout_ms} ms"
-    if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
-        return f"timeout: no complete response from {where} within {timeout_ms} ms"
-    if any(isinstance(c, socket.gaierror) for c in chain):
-        return f"DNS failure: could not resolve host {host}"
-    if any(isinstance(c, ConnectionRefusedError) for c in chain):
-        return f"connection refused by {where}"
-    if any(isinstance(c, ssl.SSLError) for c in chain):
-        return f"TLS failure with {where}: {exc}"
-    if any(isinstance(c, ConnectionResetError) for c in chain):
-        return f"connection reset by {where}"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return f"{where} closed the connection without a valid HTTP response: {exc}"
-    if isinstance(exc, httpx.ConnectError):
-        return f"could not connect to {where}: {exc}"
-    if isinstance(exc, httpx.ReadError):
-        return f"connection to {where} broke while reading the response: {exc}"
-    if isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol)):
-        return f"invalid URL: {exc}"
-    return f"request failed ({type(exc).__name__}): {exc}"
+class ConnectionRefused(DeliveryFailure):
+    def __init__(self, where: str) -> None:
+        super().__init__(f"connection refused by {where}")
+
+
+class ConnectionReset(DeliveryFailure):
+    def __init__(self, where: str) -> None:
+        super().__init__(f"connection reset by {where}")
+
+
+class DnsFailure(DeliveryFailure):
+    def __init__(self, host: str, reason: str = "") -> None:
+        detail = f" ({reason})" if reason else ""
+        super().__init__(f"DNS failure: could not resolve host {host}{detail}")
+
+
+class TlsFailure(DeliveryFailure):
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"TLS failure with {where}: {reason}")
+
+
+class InvalidResponse(DeliveryFailure):
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"invalid HTTP response from {where}: {reason}")
+
+
+class DestinationRefused(DeliveryFailure):
+    def __init__(self, host: str, reason: str) -> None:
+        super().__init__(
+            f"destination refused by the guard: {host} resolves to {reason}; "
+            "allow it with POSTBACKS_ALLOWED_NETWORKS if it is meant to be reached"
+            if host != reason.split(" ", 1)[0]
+            else f"destination refused by the guard: {reason}; "
+            "allow it with POSTBACKS_ALLOWED_NETWORKS if it is meant to be reached"
+        )
+
+
+class HostOverloaded(DeliveryFailure):
+    def __init__(self, host: str, in_flight: int, waiting: int) -> None:
+        super().__init__(
+            f"not sent: {host} already has {in_flight} requests in flight and {waiting} "
+            "waiting, and its server answers too slowly or not at all; re-fire it when it "
+            "recovers"
+        )
+
+
+class RequestFailed(DeliveryFailure):
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"request to {where} failed: {reason}")

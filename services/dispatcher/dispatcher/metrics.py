@@ -1,15 +1,40 @@
-"""Prometheus metrics of the dispatcher."""
+"""Prometheus metrics of the dispatcher (issue 4 item 8).
 
-from prometheus_client import Counter, Histogram
+Dead-lettered inputs are counted by the shared `postbacks_dead_letters_total{service,topic}`.
+"""
+
+from prometheus_client import Counter, Gauge, Histogram
 
 INPUTS = Counter("postbacks_dispatcher_inputs_total", "Input messages consumed", ["topic"])
 ATTEMPTS = Counter(
     "postbacks_attempts_total",
-    "Postback attempts by outcome",
-    ["status", "postback_type", "trigger"],
+    "Postback attempts by outcome; response_class is 2xx..5xx, or none for no HTTP response",
+    ["status", "postback_type", "trigger", "response_class"],
 )
 DELIVERY_SECONDS = Histogram(
     "postbacks_delivery_seconds",
     "Time from request start to end of the (capped) body read",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+IN_FLIGHT = Gauge("postbacks_dispatcher_in_flight", "Postback requests being sent right now")
+WAITING = Gauge(
+    "postbacks_dispatcher_waiting",
+    "Postbacks waiting for a slot of their publisher's host (bounded per host)",
+)
+SHED = Counter(
+    "postbacks_dispatcher_host_overloaded_total",
+    "Postbacks failed unsent because their host's slots and waiting line were full",
+)
+CONSUMER_LAG = Gauge(
+    "postbacks_dispatcher_consumer_lag",
+    "Messages on an input partition not yet read by this dispatcher",
+    ["topic", "partition"],
+)
+PAUSED = Gauge(
+    "postbacks_dispatcher_paused",
+    "1 while consumption is paused because the bound of admitted postbacks is reached",
+)
+
+
+def response_class(code: int) -> str:
+    return f"{code // 100}xx" if 100 <= code < 600 else "none"

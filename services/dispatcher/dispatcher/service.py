@@ -1,75 +1,83 @@
-"""Wires the dispatcher: configuration follower, Kafka consumer and producer, HTTP client.
+"""Wires the dispatcher: configuration follower, input consumer, attempt producer, HTTP client.
 
-Offsets of input topics are committed only after every attempt of the batch has been published
-(FastStream acks the batch when the handler returns), so a crash re-fires rather than loses:
-delivery is at least once (design §5).
+The input consumer is aiokafka's, not FastStream's: the engine needs pause()/resume() for
+backpressure and per-partition commits of exactly the offsets whose attempts the broker has
+acknowledged, which FastStream's ack-per-batch cannot express. The producer is aiokafka's
+too, because the engine tracks each record's acknowledgement future (engine.py).
+
+SIGTERM (cancellation of `run_dispatcher`) stops fetching, lets in-flight postbacks finish for
+`dispatcher_shutdown_grace_s`, publishes their attempts, commits, and returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from typing import Any
 
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from dispatcher.config_follower import ConfigFollower
 from dispatcher.config_table import ConfigTable
-from dispatcher.delivery import Deliverer, build_client
-from dispatcher.processing import BatchOutcome, BatchProcessor
+from dispatcher.delivery import Deliverer
+from dispatcher.engine import DeliveryEngine
+from dispatcher.guard import DestinationGuard
+from dispatcher.http_client import PostbackHttpClient
+from dispatcher.resolver import Resolver, SystemResolver
 from dispatcher.settings import DispatcherSettings
 from postbacks import topics
-from postbacks.dead_letters import KafkaRecord
-from postbacks.kafka_clients import faststream_broker, raw_body
 from postbacks.ops_server import ops_endpoints
 
 log = logging.getLogger(__name__)
 
 
-async def publish_outcome(broker: KafkaBroker, outcome: BatchOutcome) -> None:
-    sends = [
-        await broker.publish(
-            a.model_dump_json().encode(),
-            topics.ATTEMPTS,
-            key=a.attempt_id.bytes,
-            no_confirm=True,
-        )
-        for a in outcome.attempts
-    ]
-    sends += [await broker.publish(d, topics.DLQ, no_confirm=True) for d in outcome.dead_letters]
-    await asyncio.gather(*sends)
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.engine: DeliveryEngine | None = None
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        if self.engine is not None:
+            await self.engine.revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        return None
 
 
-def build_broker(settings: DispatcherSettings, processor: BatchProcessor) -> KafkaBroker:
-    broker = faststream_broker(settings.bootstrap, client_id="dispatcher")
-
-    @broker.subscriber(
-        *topics.INPUT_TOPICS,
-        topics.REFIRES,
+def build_consumer(settings: DispatcherSettings) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap,
         group_id=settings.dispatcher_group_id,
-        batch=True,
-        max_records=settings.dispatcher_max_batch,
+        client_id="dispatcher",
+        enable_auto_commit=False,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=raw_body,
+        max_poll_records=settings.dispatcher_max_batch,
     )
-    async def handle_inputs(body: Any, message: KafkaMessage) -> None:
-        records: Sequence[KafkaRecord] = message.raw_message
-        await publish_outcome(broker, await processor.process(records))
-
-    return broker
 
 
-async def run_dispatcher(settings: DispatcherSettings) -> None:
-    """Run until cancelled; the ops endpoints answer ready once inputs are being consumed."""
+def build_producer(settings: DispatcherSettings) -> AIOKafkaProducer:
+    # No idempotence: the embedded broker (Tansu) refuses InitProducerId (design §2). acks=all
+    # so an acknowledged attempt survives a broker failover before its input is committed.
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap,
+        client_id="dispatcher",
+        acks="all",
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+    )
+
+
+async def run_dispatcher(settings: DispatcherSettings, resolver: Resolver | None = None) -> None:
+    """Run until cancelled; the ops endpoints answer ready once inputs are being consumed.
+
+    `resolver` is the seam tests use to map names to loopback (or to refused addresses).
+    """
     table = ConfigTable()
     follower = ConfigFollower(settings.bootstrap, table)
-    client = build_client()
-    broker = build_broker(
-        settings, BatchProcessor(table, Deliverer(client), settings.dispatcher_concurrency)
-    )
+    http = PostbackHttpClient(DestinationGuard(settings.allowed), resolver or SystemResolver())
+    consumer = build_consumer(settings)
+    producer = build_producer(settings)
+    engine = DeliveryEngine(consumer, producer, table, Deliverer(http), settings.limits)
+    listener = _CommitOnRevoke()
+    listener.engine = engine
     started = False
 
     async def ready() -> str | None:
@@ -82,15 +90,23 @@ async def run_dispatcher(settings: DispatcherSettings) -> None:
     try:
         async with ops_endpoints(ready, settings.dispatcher_port, settings.ops_host):
             await follower.start()
-            await broker.start()
+            await producer.start()
+            await consumer.start()
+            consumer.subscribe([*topics.INPUT_TOPICS, topics.REFIRES], listener=listener)
             started = True
             log.info(
-                "dispatcher consuming %s from %s",
+                "dispatcher consuming %s from %s; guard allows %s",
                 ", ".join(topics.INPUT_TOPICS),
                 settings.bootstrap,
+                settings.allowed_networks,
             )
-            await asyncio.Event().wait()
+            try:
+                await engine.run()
+            finally:
+                engine.stop()
+                drained = await engine.drain(settings.dispatcher_shutdown_grace_s)
+                log.info("dispatcher drained (%s)", "complete" if drained else "incomplete")
     finally:
-        await broker.stop()
+        await asyncio.gather(consumer.stop(), producer.stop(), return_exceptions=True)
         await follower.stop()
-        await client.aclose()
+        await http.close()

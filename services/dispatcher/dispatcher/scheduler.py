@@ -1,0 +1,164 @@
+"""Who may send now: a bound on requests in flight overall and per publisher host.
+
+A postback waits in its host's line when the host already has `per_host` requests in flight,
+or when `max_in_flight` requests are running overall. A free slot goes to the next host in
+turn (round robin), so one busy host cannot take every slot that frees up.
+
+A host's line is bounded too (`waiting_per_host`). When it is full, what happens depends on
+how fast the host is draining it:
+- a healthy host (its line would drain within `max_line_wait_s` at its recent pace) makes the
+  caller wait for room: that is backpressure, the consumer stops reading for a moment;
+- a host that hangs or answers very slowly (its line would take longer, judged on its recent
+  latency or on how long it has gone without finishing anything) gets the postback failed at
+  once, unsent (HostOverloaded, a Failed attempt an operator can re-fire).
+So a dead publisher holds only its own slots and its own bounded line, and never stops
+consumption for everyone; a busy but healthy one is never refused, only waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+J = TypeVar("J")
+_SMOOTHING = 0.2  # weight of the newest latency in the host's running average
+
+
+class Admission(Enum):
+    ACCEPTED = "accepted"  # started or queued
+    FULL = "full"  # the host's line is full but moving: wait for room, then submit again
+    OVERLOADED = "overloaded"  # the host's line is full and stuck: fail the postback now
+
+
+@dataclass
+class _Host(Generic[J]):
+    running: int = 0
+    waiting: deque[J] = field(default_factory=deque)
+    queued_for_slot: bool = False  # in the scheduler's round-robin line
+    latency_s: float = 0.0  # running average of finished requests
+    last_progress: float = field(default_factory=time.monotonic)
+    room: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def pace_s(self, now: float) -> float:
+        """Seconds a request of this host takes, as far as we can tell right now: a host
+        that has finished nothing for a while is at least that slow."""
+        stalled = now - self.last_progress if self.running else 0.0
+        return max(self.latency_s, stalled)
+
+
+class HostScheduler(Generic[J]):
+    def __init__(
+        self,
+        run: Callable[[J], Awaitable[None]],
+        *,
+        max_in_flight: int,
+        per_host: int,
+        waiting_per_host: int,
+        max_line_wait_s: float = 5.0,
+    ) -> None:
+        self._run = run
+        self._max_in_flight = max_in_flight
+        self._per_host = per_host
+        self._waiting_per_host = waiting_per_host
+        self._max_line_wait_s = max_line_wait_s
+        self._hosts: dict[str, _Host[J]] = {}
+        self._turns: deque[str] = deque()  # hosts with a waiting job and a free host slot
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.in_flight = 0
+        self.waiting = 0
+
+    def submit(self, host: str, job: J) -> Admission:
+        state = self._hosts.get(host)
+        if state is None:
+            state = self._hosts[host] = _Host()
+        if state.running < self._per_host and self.in_flight < self._max_in_flight:
+            self._start(host, state, job)
+            return Admission.ACCEPTED
+        if len(state.waiting) >= self._waiting_per_host:
+            drain_s = (len(state.waiting) + 1) * state.pace_s(time.monotonic()) / self._per_host
+            return Admission.OVERLOADED if drain_s > self._max_line_wait_s else Admission.FULL
+        state.waiting.append(job)
+        self.waiting += 1
+        self._offer_turn(host, state)
+        return Admission.ACCEPTED
+
+    async def room(self, host: str, check_every_s: float = 0.1) -> None:
+        """Until the host's line has room, or its pace should be judged again."""
+        state = self._hosts.get(host)
+        if state is None or len(state.waiting) < self._waiting_per_host:
+            return
+        state.room.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(state.room.wait(), check_every_s)
+
+    def load(self, host: str) -> tuple[int, int]:
+        state = self._hosts.get(host)
+        return (state.running, len(state.waiting)) if state else (0, 0)
+
+    def _offer_turn(self, host: str, state: _Host[J]) -> None:
+        if state.waiting and state.running < self._per_host and not state.queued_for_slot:
+            state.queued_for_slot = True
+            self._turns.append(host)
+
+    def _start(self, host: str, state: _Host[J], job: J) -> None:
+        if not state.running:
+            state.last_progress = time.monotonic()
+        state.running += 1
+        self.in_flight += 1
+        task = asyncio.create_task(self._guarded(host, job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guarded(self, host: str, job: J) -> None:
+        started = time.monotonic()
+        try:
+            await self._run(job)
+        except Exception:  # the runner records failures itself; this is a bug, not a publisher
+            log.exception("postback runner failed")
+        finally:
+            self._release(host, time.monotonic() - started)
+
+    def _release(self, host: str, took_s: float) -> None:
+        state = self._hosts[host]
+        state.running -= 1
+        self.in_flight -= 1
+        state.latency_s += _SMOOTHING * (took_s - state.latency_s)
+        state.last_progress = time.monotonic()
+        self._offer_turn(host, state)
+        self._fill_slots()
+        state.room.set()
+        if state.running == 0 and not state.waiting:
+            del self._hosts[host]  # hosts come and go; keep the map to those with work
+
+    def _fill_slots(self) -> None:
+        while self._turns and self.in_flight < self._max_in_flight:
+            host = self._turns.popleft()
+            state = self._hosts[host]
+            state.queued_for_slot = False
+            if not state.waiting or state.running >= self._per_host:
+                continue
+            self.waiting -= 1
+            self._start(host, state, state.waiting.popleft())
+            self._offer_turn(host, state)
+
+    async def wait_idle(self) -> None:
+        """Until nothing runs or waits (used by the graceful shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def cancel_all(self) -> None:
+        for state in self._hosts.values():
+            self.waiting -= len(state.waiting)
+            state.waiting.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -1,0 +1,148 @@
+"""Real local servers that misbehave the ways publishers' servers do. Loopback only.
+
+Each is an asyncio server on 127.0.0.1 with a port of its own; `bytes_sent` lets a test see
+how much a server managed to push before the client hung up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+import struct
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Hostile"], Awaitable[None]]
+
+
+@dataclass
+class Hostile:
+    port: int = 0
+    requests: int = 0
+    bytes_sent: int = 0
+
+
+async def _request_head(reader: asyncio.StreamReader, state: Hostile) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    state.requests += 1
+    return head
+
+
+async def healthy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Hostile) -> None:
+    while True:  # keep-alive: many requests per connection
+        await _request_head(reader, s)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+
+
+async def hangs(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Hostile) -> None:
+    await _request_head(reader, s)
+    await asyncio.sleep(3600)
+
+
+async def drips(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Hostile) -> None:
+    await _request_head(reader, s)
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+    for _ in range(1000):
+        writer.write(b"x")
+        await writer.drain()
+        s.bytes_sent += 1
+        await asyncio.sleep(1)
+
+
+async def huge_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Hostile) -> None:
+    await _request_head(reader, s)
+    size = 100 * 1024 * 1024
+    writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode())
+    chunk = b"y" * 65536
+    while s.bytes_sent < size:
+        writer.write(chunk)
+        await writer.drain()  # raises once the client has dropped the connection
+        s.bytes_sent += len(chunk)
+
+
+async def redirect_loop(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Hostile
+) -> None:
+    while True:
+        await _request_head(reader, s)
+        writer.write(b"HTTP/1.1 302 Found\r\nLocation: /loop?again=1\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+
+
+async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Hostile) -> None:
+    await _request_head(reader, s)
+    writer.write(b"SSH-2.0-OpenSSH_9.2p1 Debian\r\n\x00\xff\xfe garbage\r\n\r\n")
+    await writer.drain()
+    writer.close()
+
+
+async def resets(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Hostile) -> None:
+    await _request_head(reader, s)
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\npartial answer")
+    await writer.drain()
+    sock = writer.get_extra_info("socket")
+    # SO_LINGER 0: close() sends RST instead of FIN, as a crashing server or a middlebox does.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+@contextlib.asynccontextmanager
+async def serve(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[Hostile]:
+    state = Hostile()
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        # A client that hangs up is the expected end of most of these conversations.
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            await handler(reader, writer, state)
+        handlers.discard(task)
+        writer.close()
+
+    server = await asyncio.start_server(connected, "127.0.0.1", 0, ssl=tls)
+    state.port = server.sockets[0].getsockname()[1]
+    try:
+        yield state
+    finally:
+        server.close()
+        for task in list(handlers):  # those that would sleep forever
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        await server.wait_closed()
+
+
+@contextlib.contextmanager
+def unaccepted_port() -> Iterator[int]:
+    """A loopback port whose accept queue is full, so a new connection attempt hangs in SYN:
+    a connect timeout without leaving the machine."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+            fillers.append(filler)
+        time.sleep(0.1)  # let the fillers' handshakes complete and fill the queue
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

@@ -1,0 +1,99 @@
+"""The engine's two pieces of bookkeeping, without Kafka or HTTP: slots and committable offsets."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import TopicPartition
+
+from dispatcher.offsets import OffsetTracker
+from dispatcher.scheduler import Admission, HostScheduler
+
+TP = TopicPartition("conversions", 0)
+
+
+async def test_a_hanging_host_holds_only_its_own_slots() -> None:
+    release = asyncio.Event()
+    done: list[str] = []
+
+    async def run(job: str) -> None:
+        if job.startswith("hang"):
+            await release.wait()
+        done.append(job)
+
+    scheduler: HostScheduler[str] = HostScheduler(
+        run, max_in_flight=10, per_host=2, waiting_per_host=3, max_line_wait_s=0.05
+    )
+    admitted = [scheduler.submit("hang.test", f"hang-{i}") for i in range(6)]
+    # 2 in flight, 3 waiting; the sixth is not queued: the line is full. The host has not yet
+    # shown it is stuck, so the caller is told to wait for room (backpressure)...
+    assert admitted == [Admission.ACCEPTED] * 5 + [Admission.FULL]
+    assert (scheduler.in_flight, scheduler.waiting) == (2, 3)
+    await asyncio.sleep(0.1)
+    # ...and once it has finished nothing for longer than its line may take, it is overloaded.
+    assert scheduler.submit("hang.test", "hang-6") is Admission.OVERLOADED
+    for i in range(20):  # a healthy host keeps being served meanwhile
+        assert scheduler.submit("ok.test", f"ok-{i}") is Admission.ACCEPTED
+        for _ in range(3):  # the job's task starts, runs and releases its slot
+            await asyncio.sleep(0)
+        assert scheduler.load("ok.test") == (0, 0)
+    assert len([j for j in done if j.startswith("ok")]) == 20
+    assert not any(j.startswith("hang") for j in done)
+    assert scheduler.load("hang.test") == (2, 3)
+    release.set()
+    await scheduler.wait_idle()
+    assert len(done) == 25
+    assert (scheduler.in_flight, scheduler.waiting) == (0, 0)
+
+
+async def test_the_global_bound_queues_and_hands_slots_out_in_turn() -> None:
+    gate = asyncio.Event()
+    order: list[str] = []
+    peak = 0
+
+    async def run(job: str) -> None:
+        nonlocal peak
+        peak = max(peak, scheduler.in_flight)
+        await gate.wait()
+        order.append(job)
+
+    scheduler: HostScheduler[str] = HostScheduler(
+        run, max_in_flight=3, per_host=3, waiting_per_host=100
+    )
+    for i in range(5):
+        scheduler.submit("a.test", f"a{i}")
+    for i in range(2):
+        scheduler.submit("b.test", f"b{i}")
+    assert (scheduler.in_flight, scheduler.waiting) == (3, 4)
+    gate.set()
+    await scheduler.wait_idle()
+    assert peak == 3
+    assert sorted(order) == ["a0", "a1", "a2", "a3", "a4", "b0", "b1"]
+    # b's first waiting job got a turn before a's remaining ones were all served.
+    assert order.index("b0") < order.index("a4")
+
+
+def test_commit_stops_below_the_oldest_unfinished_input() -> None:
+    tracker = OffsetTracker()
+    first = tracker.begin(TP, 10, parts=2)  # two postbacks
+    tracker.begin(TP, 11, parts=0)  # matched nothing: done at once
+    third = tracker.begin(TP, 12, parts=1)
+    assert tracker.to_commit() == {TP: 10}
+    third.finish_part(12)
+    first.finish_part(10)
+    assert tracker.to_commit() == {TP: 10}  # one of offset 10's attempts is not acknowledged
+    first.finish_part(10)
+    assert tracker.to_commit() == {TP: 13}
+    tracker.committed({TP: 13})
+    assert tracker.to_commit() == {}
+
+
+def test_a_revoked_partition_is_forgotten_and_late_acks_do_not_touch_its_successor() -> None:
+    tracker = OffsetTracker()
+    old = tracker.begin(TP, 5, parts=1)
+    tracker.forget({TP})
+    new = tracker.begin(TP, 5, parts=1)  # the partition came back: offset 5 read again
+    old.finish_part(5)  # the first reading's attempt is acknowledged late
+    assert tracker.to_commit() == {TP: 5}
+    new.finish_part(5)
+    assert tracker.to_commit() == {TP: 6}

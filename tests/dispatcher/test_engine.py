@@ -1,0 +1,246 @@
+"""The delivery engine on the real embedded broker, against real local (and hostile) servers.
+
+Counts, not timings: a healthy publisher gets every one of its postbacks while hostile ones are
+configured; a shutdown finishes what is in flight and commits exactly what was published; the
+bound of admitted postbacks pauses consumption.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from dispatcher import metrics
+from dispatcher.guard import LOOPBACK
+from dispatcher.resolver import StaticResolver
+from dispatcher.service import run_dispatcher
+from dispatcher.settings import DispatcherSettings
+from postbacks import topics
+from postbacks.configs import PostbackConfig, PostbackConfigIn
+from postbacks.embedded_broker import EmbeddedBroker, free_port
+from postbacks.kafka_admin import ensure_topics
+from tests.dispatcher import hostile
+
+RESOLVER = StaticResolver({name: ["127.0.0.1"] for name in ("ok.test", "hang.test", "drip.test")})
+ATTEMPT_PARTITIONS = next(s.partitions for s in topics.TOPICS if s.name == topics.ATTEMPTS)
+INPUT_PARTITIONS = next(s.partitions for s in topics.TOPICS if s.name == topics.CONVERSIONS)
+
+
+@pytest.fixture
+def kafka_bootstrap() -> Iterator[str]:
+    # A broker per test: every test starts from empty topics and a fresh consumer group.
+    with EmbeddedBroker() as broker:
+        yield broker.bootstrap
+
+
+def config(url: str, publisher_id: int, timeout_ms: int = 300) -> PostbackConfig:
+    now = datetime.now(UTC)
+    payload = PostbackConfigIn.model_validate(
+        {
+            "name": f"pub-{publisher_id}",
+            "type": "Conversion",
+            "url": url,
+            "publisher_id": publisher_id,
+            "timeout_ms": timeout_ms,
+        }
+    )
+    return PostbackConfig.stamp(payload, id=uuid.uuid4(), created_at=now, now=now, version=1)
+
+
+async def publish(bootstrap: str, configs: list[PostbackConfig], inputs: list[int]) -> None:
+    """Configurations first, then one conversion per publisher id in `inputs`."""
+    await ensure_topics(bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for c in configs:
+            await producer.send(
+                topics.CONFIGS, c.model_dump_json().encode(), key=str(c.id).encode()
+            )
+        for i, publisher_id in enumerate(inputs):
+            tx = f"tx-{publisher_id}-{i}"
+            value = orjson.dumps(
+                {"transaction_id": tx, "offer_id": 1, "publisher_id": publisher_id}
+            )
+            await producer.send(topics.CONVERSIONS, value, key=tx.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def settings(bootstrap: str, **limits: Any) -> DispatcherSettings:
+    return DispatcherSettings(
+        kafka_bootstrap=bootstrap,
+        dispatcher_port=free_port(),
+        allowed_networks=LOOPBACK,
+        **limits,
+    )
+
+
+@contextlib.asynccontextmanager
+async def dispatcher(config: DispatcherSettings) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(run_dispatcher(config, resolver=RESOLVER))
+    try:
+        yield task
+    finally:
+        task.cancel()  # what SIGTERM does (postbacks_cli.lifecycle)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def attempts(bootstrap: str, count: int, timeout_s: float = 30) -> list[dict[str, Any]]:
+    """Every attempt on the topic once at least `count` are there (or the timeout passed)."""
+    deadline = time.monotonic() + timeout_s
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    found: list[dict[str, Any]] = []
+    try:
+        parts = [TopicPartition(topics.ATTEMPTS, p) for p in range(ATTEMPT_PARTITIONS)]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        while len(found) < count and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                found += [orjson.loads(r.value) for r in batch]
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def committed_total(bootstrap: str, group: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    await consumer.start()
+    try:
+        total = 0
+        for p in range(INPUT_PARTITIONS):
+            total += await consumer.committed(TopicPartition(topics.CONVERSIONS, p)) or 0
+        return total
+    finally:
+        await consumer.stop()
+
+
+async def test_a_healthy_publisher_gets_everything_while_hostile_ones_hang_and_drip(
+    kafka_bootstrap: str,
+) -> None:
+    async with (
+        hostile.serve(hostile.healthy) as ok,
+        hostile.serve(hostile.hangs) as hang,
+        hostile.serve(hostile.drips) as drip,
+    ):
+        configs = [
+            config(f"http://ok.test:{ok.port}/pb?tx={{transaction_id}}", 1),
+            config(f"http://hang.test:{hang.port}/pb", 2),
+            config(f"http://drip.test:{drip.port}/pb", 3),
+        ]
+        inputs = [1, 1, 1, 2, 3] * 100  # 300 healthy, 100 to each hostile publisher
+        await publish(kafka_bootstrap, configs, inputs)
+        limits = {
+            "dispatcher_max_in_flight_per_host": 4,
+            "dispatcher_max_waiting_per_host": 8,
+            # A line that takes longer than this to drain marks its host stuck: with 300 ms
+            # timeouts and 4 slots, 8 waiting take 0.6 s, so the hostile hosts' overflow is
+            # failed unsent, while the healthy host's full line only makes the consumer wait.
+            "dispatcher_max_line_wait_s": 0.2,
+        }
+        async with dispatcher(settings(kafka_bootstrap, **limits)):
+            found = await attempts(kafka_bootstrap, len(inputs))
+    by_publisher: dict[int, list[dict[str, Any]]] = {1: [], 2: [], 3: []}
+    for attempt in found:
+        by_publisher[attempt["publisher_id"]].append(attempt)
+    assert [a["status"] for a in by_publisher[1]] == ["Success"] * 300
+    assert ok.requests == 300
+    for publisher_id, host in ((2, "hang.test"), (3, "drip.test")):
+        hostile_attempts = by_publisher[publisher_id]
+        assert len(hostile_attempts) == 100
+        assert {a["response_code"] for a in hostile_attempts} == {0}
+        # Each was tried until its timeout or failed at once because its host's line was full;
+        # never more than 4 at a time reached the hostile server.
+        errors = {
+            a["error"].split(" ", 2)[0] + " " + a["error"].split(" ", 2)[1]
+            for a in hostile_attempts
+        }
+        assert errors <= {"timeout: no", "not sent:"}, errors
+        assert any(a["error"].startswith(f"not sent: {host}") for a in hostile_attempts)
+    assert hang.requests + drip.requests <= 200
+    # The metrics saw the same (counters are per process, so at least these many).
+    assert attempt_count("Success", "2xx") >= 300
+    assert attempt_count("Failed", "none") >= 200
+    assert metrics.SHED._value.get() >= 1
+    lag = {s.labels["partition"] for m in metrics.CONSUMER_LAG.collect() for s in m.samples}
+    assert lag, "no consumer lag reported"
+
+
+def attempt_count(status: str, response_class: str) -> float:
+    child = metrics.ATTEMPTS.labels(status, "Conversion", "auto", response_class)
+    return float(child._value.get())
+
+
+async def test_shutdown_finishes_in_flight_postbacks_and_commits_what_was_published(
+    kafka_bootstrap: str,
+) -> None:
+    async def slow(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: hostile.Hostile
+    ) -> None:
+        while True:
+            await reader.readuntil(b"\r\n\r\n")
+            s.requests += 1
+            await asyncio.sleep(0.2)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+
+    async with hostile.serve(slow) as server:
+        await publish(
+            kafka_bootstrap, [config(f"http://ok.test:{server.port}/pb", 1, 2000)], [1] * 200
+        )
+        config_ = settings(
+            kafka_bootstrap, dispatcher_max_in_flight_per_host=4, dispatcher_max_pending=8
+        )
+        async with dispatcher(config_):
+            deadline = time.monotonic() + 30
+            while server.requests < 10 and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        # Cancelled (as by SIGTERM) mid-stream: what was sent got its answer and its attempt.
+        found = await attempts(kafka_bootstrap, server.requests, timeout_s=5)
+        sent = server.requests
+    assert 10 <= sent < 200
+    assert len(found) == sent
+    assert {a["status"] for a in found} == {"Success"}
+    # Committed: exactly the inputs whose attempts are on the topic, no more, no fewer.
+    assert await committed_total(kafka_bootstrap, config_.dispatcher_group_id) == len(found)
+
+
+async def test_the_bound_of_admitted_postbacks_pauses_consumption(kafka_bootstrap: str) -> None:
+    async def slowish(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: hostile.Hostile
+    ) -> None:
+        while True:
+            await reader.readuntil(b"\r\n\r\n")
+            s.requests += 1
+            await asyncio.sleep(0.02)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+
+    async with hostile.serve(slowish) as server:
+        await publish(kafka_bootstrap, [config(f"http://ok.test:{server.port}/pb", 1)], [1] * 120)
+        config_ = settings(
+            kafka_bootstrap, dispatcher_max_in_flight_per_host=3, dispatcher_max_pending=6
+        )
+        peak_in_flight, paused_seen = 0.0, False
+        async with dispatcher(config_):
+            deadline = time.monotonic() + 30
+            while server.requests < 120 and time.monotonic() < deadline:
+                peak_in_flight = max(peak_in_flight, metrics.IN_FLIGHT._value.get())
+                paused_seen = paused_seen or metrics.PAUSED._value.get() == 1
+                await asyncio.sleep(0.005)
+            found = await attempts(kafka_bootstrap, 120)
+    assert len(found) == 120
+    assert paused_seen
+    assert peak_in_flight <= 3

@@ -1,0 +1,204 @@
+"""Each hostile publisher, a real server on loopback, classified in plain words (issue 4 item 7).
+
+Names resolve through an injected resolver (StaticResolver): no lookup and no connection ever
+leaves the machine. Timeouts are a few hundred ms so the whole module takes seconds.
+"""
+
+from __future__ import annotations
+
+import ssl
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+import trustme
+
+from dispatcher.delivery import Deliverer
+from dispatcher.guard import LOOPBACK, DestinationGuard, parse_networks
+from dispatcher.http_client import PostbackHttpClient
+from dispatcher.resolver import StaticResolver
+from postbacks import topics
+from postbacks.attempts import SERVER_RESPONSE_LIMIT, TRUNCATION_MARK, AttemptRecord
+from postbacks.configs import PostbackConfig, PostbackConfigIn
+from postbacks.inputs import parse_input
+from tests.dispatcher import hostile
+
+NAMES = {
+    "pub.test": ["127.0.0.1"],
+    "metadata.test": ["169.254.169.254"],
+    "intranet.test": ["10.0.0.7"],
+    "mixed.test": ["127.0.0.1", "192.168.1.1"],
+}
+CA = trustme.CA()
+
+
+def config(url: str, timeout_ms: int = 400, **fields: Any) -> PostbackConfig:
+    now = datetime.now(UTC)
+    payload = PostbackConfigIn.model_validate(
+        {"name": "hostile", "type": "Conversion", "url": url, "timeout_ms": timeout_ms, **fields}
+    )
+    return PostbackConfig.stamp(payload, id=uuid.uuid4(), created_at=now, now=now, version=1)
+
+
+MESSAGE = parse_input(
+    topics.CONVERSIONS, orjson.dumps({"transaction_id": "t-1", "offer_id": 1, "publisher_id": 2})
+)
+
+
+@pytest.fixture
+async def deliverer() -> AsyncIterator[Deliverer]:
+    trusted = CA.cert_pem.bytes()
+    client = PostbackHttpClient(
+        DestinationGuard(parse_networks(LOOPBACK)), StaticResolver(NAMES), extra_ca_pem=trusted
+    )
+    yield Deliverer(client)
+    await client.close()
+
+
+async def fire(deliverer: Deliverer, url: str, **fields: Any) -> AttemptRecord:
+    attempt = await deliverer.fire(config(url, **fields), MESSAGE)
+    # Records are built without validation on the hot path; the log-writer validates them.
+    assert AttemptRecord.model_validate_json(attempt.model_dump_json()) == attempt
+    return attempt
+
+
+def assert_failed(attempt: AttemptRecord, starts: str) -> None:
+    assert (attempt.status, attempt.response_code) == ("Failed", 0), attempt
+    assert attempt.error.startswith(starts), attempt.error
+
+
+async def test_a_healthy_publisher_gets_the_attempt_id_and_succeeds(deliverer: Deliverer) -> None:
+    async with hostile.serve(hostile.healthy) as server:
+        attempt = await fire(deliverer, f"http://pub.test:{server.port}/pb")
+    assert (attempt.status, attempt.response_code, attempt.server_response) == (
+        "Success",
+        200,
+        "ok",
+    )
+    assert attempt.error == ""
+
+
+async def test_a_server_that_hangs_is_a_timeout_after_the_configured_ms(
+    deliverer: Deliverer,
+) -> None:
+    async with hostile.serve(hostile.hangs) as server:
+        attempt = await fire(deliverer, f"http://pub.test:{server.port}/pb", timeout_ms=300)
+    assert_failed(
+        attempt, f"timeout: no complete response from pub.test:{server.port} within 300 ms"
+    )
+    assert 250 <= attempt.latency_ms < 2000
+
+
+async def test_a_server_that_drips_its_body_cannot_hold_past_the_total_timeout(
+    deliverer: Deliverer,
+) -> None:
+    async with hostile.serve(hostile.drips) as server:
+        attempt = await fire(deliverer, f"http://pub.test:{server.port}/pb", timeout_ms=300)
+    assert_failed(attempt, "timeout: no complete response")
+    assert server.bytes_sent <= 1  # one byte a second: the answer never completed
+
+
+async def test_a_100_mb_body_is_read_to_4_kib_and_the_connection_dropped(
+    deliverer: Deliverer,
+) -> None:
+    async with hostile.serve(hostile.huge_body) as server:
+        attempt = await fire(deliverer, f"http://pub.test:{server.port}/pb", timeout_ms=2000)
+    assert (attempt.status, attempt.response_code) == ("Success", 200)
+    assert attempt.server_response == "y" * SERVER_RESPONSE_LIMIT + TRUNCATION_MARK
+    # The server could push only what socket buffers hold before the client hung up.
+    assert server.bytes_sent < 20 * 1024 * 1024, server.bytes_sent
+
+
+async def test_a_redirect_loop_is_one_failed_request_naming_the_target(
+    deliverer: Deliverer,
+) -> None:
+    async with hostile.serve(hostile.redirect_loop) as server:
+        attempt = await fire(deliverer, f"http://pub.test:{server.port}/pb")
+    assert (attempt.status, attempt.response_code) == ("Failed", 302)
+    assert attempt.error == "HTTP 302 redirect to /loop?again=1 (redirects are not followed)"
+    assert server.requests == 1
+
+
+async def test_garbage_instead_of_http_is_an_invalid_response(deliverer: Deliverer) -> None:
+    async with hostile.serve(hostile.garbage) as server:
+        attempt = await fire(deliverer, f"http://pub.test:{server.port}/pb")
+    assert_failed(attempt, f"invalid HTTP response from pub.test:{server.port}")
+
+
+async def test_a_reset_mid_response_is_a_connection_reset(deliverer: Deliverer) -> None:
+    async with hostile.serve(hostile.resets) as server:
+        attempt = await fire(deliverer, f"http://pub.test:{server.port}/pb")
+    assert_failed(attempt, f"connection reset by pub.test:{server.port}")
+
+
+async def test_an_untrusted_certificate_is_a_tls_failure_with_the_reason(
+    deliverer: Deliverer,
+) -> None:
+    untrusted = trustme.CA()  # not the CA the client was given
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    untrusted.issue_cert("pub.test").configure_cert(context)
+    async with hostile.serve(hostile.healthy, tls=context) as server:
+        attempt = await fire(deliverer, f"https://pub.test:{server.port}/pb")
+    assert_failed(attempt, f"TLS failure with pub.test:{server.port}: ")
+    assert "certificate" in attempt.error.lower()
+
+
+async def test_a_trusted_certificate_works_through_the_pinned_address(
+    deliverer: Deliverer,
+) -> None:
+    # The control for the test above: same server, a CA the client trusts, the name checked
+    # against the certificate although the connection goes to the address the guard approved.
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    CA.issue_cert("pub.test").configure_cert(context)
+    async with hostile.serve(hostile.healthy, tls=context) as server:
+        attempt = await fire(deliverer, f"https://pub.test:{server.port}/pb")
+    assert (attempt.status, attempt.response_code) == ("Success", 200), attempt.error
+
+
+async def test_an_unresolvable_host_is_a_dns_failure(deliverer: Deliverer) -> None:
+    attempt = await fire(deliverer, "http://nowhere.test/pb")
+    assert_failed(attempt, "DNS failure: could not resolve host nowhere.test")
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("metadata.test", "169.254.169.254 is a cloud metadata address"),
+        ("intranet.test", "10.0.0.7 is a private address"),
+        ("mixed.test", "192.168.1.1 is a private address"),
+        ("169.254.169.254", "169.254.169.254 is a cloud metadata address"),
+        ("[fd00:ec2::254]", "fd00:ec2::254 is a cloud metadata address"),
+    ],
+)
+async def test_a_name_resolving_to_a_refused_address_is_refused_by_the_guard(
+    deliverer: Deliverer, host: str, reason: str
+) -> None:
+    attempt = await fire(deliverer, f"http://{host}/pb")
+    assert_failed(attempt, "destination refused by the guard: ")
+    assert reason in attempt.error
+
+
+async def test_loopback_is_refused_unless_allowed() -> None:
+    client = PostbackHttpClient(DestinationGuard(), StaticResolver(NAMES))
+    async with hostile.serve(hostile.healthy) as server:
+        attempt = await Deliverer(client).fire(config(f"http://pub.test:{server.port}/pb"), MESSAGE)
+    await client.close()
+    assert_failed(attempt, "destination refused by the guard: pub.test resolves to 127.0.0.1")
+    assert server.requests == 0
+
+
+async def test_a_closed_port_is_a_refused_connection(deliverer: Deliverer) -> None:
+    port = hostile.closed_port()
+    attempt = await fire(deliverer, f"http://pub.test:{port}/pb")
+    assert_failed(attempt, f"connection refused by pub.test:{port}")
+
+
+async def test_a_full_accept_queue_is_a_connect_timeout(deliverer: Deliverer) -> None:
+    with hostile.unaccepted_port() as port:
+        attempt = await fire(
+            deliverer, f"http://pub.test:{port}/pb", timeout_ms=1000, connect_timeout_ms=200
+        )
+    assert_failed(attempt, f"timeout: could not connect to pub.test:{port} within 200 ms")
