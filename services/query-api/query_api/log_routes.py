@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
@@ -15,6 +14,7 @@ from query_api.guardrails import within_window
 from query_api.log_counts import count_logs
 from query_api.log_export import export_filename, start_export
 from query_api.log_filters import InvalidLogQuery, LogQuery, parse_log_query
+from query_api.log_models import LogCount, LogPage, LogRecord
 from query_api.log_reader import read_attempt, read_logs
 
 router = APIRouter(prefix="/api/v1/logs", tags=["logs"])
@@ -43,9 +43,9 @@ class CsvResponse(StreamingResponse):
         "`next_cursor`)."
     ),
 )
-async def list_logs(request: Request) -> dict[str, Any]:
+async def list_logs(request: Request) -> LogPage:
     page = await read_logs(request.app.state.store, _log_query(request))
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return LogPage.model_validate({"items": page.items, "next_cursor": page.next_cursor})
 
 
 # /count and /export.csv come before /{attempt_id}, which would otherwise take "count" as an id.
@@ -56,9 +56,9 @@ async def list_logs(request: Request) -> dict[str, Any]:
         f"{_FILTERS}; no `limit` or `cursor`."
     ),
 )
-async def logs_count(request: Request) -> dict[str, int]:
+async def logs_count(request: Request) -> LogCount:
     query = _log_query(request, refused=("limit", "cursor"), why="the count covers every page")
-    return {"count": await count_logs(request.app.state.store, query)}
+    return LogCount(count=await count_logs(request.app.state.store, query))
 
 
 @router.get(
@@ -79,11 +79,11 @@ async def logs_export(request: Request) -> CsvResponse:
 
 
 @router.get("/{attempt_id}")
-async def read_log(attempt_id: UUID, request: Request) -> dict[str, Any]:
+async def read_log(attempt_id: UUID, request: Request) -> LogRecord:
     record = await read_attempt(request.app.state.lookup_store, attempt_id)
     if record is None:
         raise NotFound(f"no attempt with attempt_id {attempt_id}")
-    return record
+    return LogRecord.model_validate(record)
 
 
 def _log_query(request: Request, refused: Sequence[str] = (), why: str = "") -> LogQuery:
