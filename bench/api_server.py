@@ -68,11 +68,9 @@ class RunningApi:
     @property
     def default_window(self) -> timedelta | None:
         """The time window the app gives a log query without `from`, if it has one."""
-        for middleware in self.app.user_middleware:
-            window = middleware.kwargs.get("window")
-            if isinstance(window, timedelta):
-                return window
-        return None
+        limits = getattr(self.app.state, "limits", None)
+        window = getattr(limits, "default_window", None)
+        return window if isinstance(window, timedelta) else None
 
     def has_route(self, path: str) -> bool:
         """Whether the app serves `path` (as its OpenAPI document lists it)."""
