@@ -30,12 +30,15 @@ TTL = {
     "postback_attempts_by_minute": "minute + INTERVAL 400 DAY",
 }
 # Rows of one key must land on one shard: a replayed attempt (ReplacingMergeTree collapses it)
-# and every version of one configuration (read with FINAL). The rollup is only ever written by
-# the materialized view on each shard, never through its Distributed table.
+# and every version of one configuration or re-fire job (read with FINAL). The rollup is only
+# ever written by the materialized view on each shard, never through its Distributed table.
 SHARDING_KEY = {
     "postback_attempts": "cityHash64(attempt_id)",
     "postback_attempts_by_minute": "rand()",
     "postback_configs": "cityHash64(id)",
+    # Every version of one re-fire job on one shard (read with FINAL), and its attempts beside it.
+    "postback_refire_jobs": "cityHash64(job_id)",
+    "postback_refire_job_attempts": "cityHash64(job_id)",
 }
 ON_CLUSTER = "ON CLUSTER '{cluster}'"
 _TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS postbacks\.(\w+)\n")

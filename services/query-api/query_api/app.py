@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from postbacks.ops_server import ReadinessCheck, ops_routes
 from postbacks.store import Store
-from query_api import auth, log_routes, postback_routes, stats_routes
+from query_api import auth, log_routes, postback_routes, refire_routes, stats_routes
 from query_api.auth import TokenTable
 from query_api.config_repository import ConfigRepository
 from query_api.dispatcher_publisher import DispatcherPublisher
@@ -17,6 +17,8 @@ from query_api.fire_testing import FireTester
 from query_api.guardrails import GuardedStore, QueryLimits
 from query_api.pages import mount_pages
 from query_api.postback_service import PostbackService
+from query_api.refire_runner import RefireRunner
+from query_api.refire_settings import RefireSettings
 
 
 def build_app(
@@ -26,8 +28,12 @@ def build_app(
     *,
     tokens: TokenTable | None = None,
     limits: QueryLimits | None = None,
+    refires: RefireRunner | None = None,
 ) -> FastAPI:
     """The API. `tokens` None serves it open (only `postbacks dev` does); see auth.py.
+
+    `refires` runs bulk re-fire jobs; QueryApi passes the one it started (and resumed). Without
+    it the app makes its own, which starts working at the first job.
 
     /healthz, /readyz, /metrics, /docs and /openapi.json are always open.
     """
@@ -43,6 +49,8 @@ def build_app(
     app.state.limits = limits
     app.state.postbacks = PostbackService(ConfigRepository(store), publisher)
     app.state.fire_tester = FireTester(publisher, store)
+    app.state.publisher = publisher
+    app.state.refires = refires or RefireRunner(store, app.state.store, publisher, RefireSettings())
 
     async def ready() -> str | None:
         try:
@@ -62,6 +70,9 @@ def build_app(
     app.include_router(log_routes.router, dependencies=auth.required(tokens, auth.LOGS))
     app.include_router(stats_routes.router, dependencies=auth.required(tokens, auth.LOGS))
     app.include_router(postback_routes.router, dependencies=auth.required(tokens, auth.POSTBACKS))
+    app.include_router(
+        refire_routes.router, dependencies=auth.required(tokens, refire_routes.REFIRES)
+    )
     # The Postbacks and Postbacks Logs pages at / (static files; their API calls carry tokens).
     mount_pages(app)
     install_error_handlers(app)

@@ -11,6 +11,9 @@ from postbacks.store.schema import apply_schema
 from query_api.app import build_app
 from query_api.config_repository import ConfigRepository
 from query_api.dispatcher_publisher import DispatcherPublisher
+from query_api.guardrails import GuardedStore
+from query_api.refire_runner import RefireRunner
+from query_api.refire_settings import RefireSettings
 from query_api.settings import QueryApiSettings
 
 log = logging.getLogger(__name__)
@@ -23,6 +26,10 @@ class QueryApi:
         self._settings = settings
         self._store = store
         self._publisher = DispatcherPublisher(settings.bootstrap)
+        # Bulk re-fires read their selections under the log queries' limits; the runner runs one
+        # query at a time, so its own slots add at most one query to the API's.
+        guarded = GuardedStore(store, settings.query_limits)
+        self._refires = RefireRunner(store, guarded, self._publisher, RefireSettings())
 
     async def start(self) -> None:
         await apply_schema(self._store)
@@ -31,6 +38,10 @@ class QueryApi:
         # nothing across restarts) is refilled before dispatchers need it.
         count = await self._publisher.publish_all(await ConfigRepository(self._store).list())
         log.info("republished %d postback configurations", count)
+        # Jobs a previous run left unfinished (stopped, crashed) go on from their position.
+        resumed = await self._refires.resume()
+        if resumed:
+            log.info("resumed %d unfinished re-fire jobs", resumed)
 
     async def serve(self, extra_checks: Sequence[ReadinessCheck] = ()) -> None:
         """Answer HTTP until cancelled; open to anyone, loudly, when no tokens are configured.
@@ -41,7 +52,12 @@ class QueryApi:
         settings = self._settings
         tokens = settings.token_table
         app = build_app(
-            self._store, self._publisher, extra_checks, tokens=tokens, limits=settings.query_limits
+            self._store,
+            self._publisher,
+            extra_checks,
+            tokens=tokens,
+            limits=settings.query_limits,
+            refires=self._refires,
         )
         url = f"http://{settings.api_host}:{settings.api_port}"
         if tokens is None:
@@ -55,6 +71,7 @@ class QueryApi:
         await serve_asgi(app, settings.api_host, settings.api_port)
 
     async def stop(self) -> None:
+        await self._refires.stop()  # before the producer it publishes with
         await self._publisher.stop()
 
 

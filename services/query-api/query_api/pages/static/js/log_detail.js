@@ -4,6 +4,7 @@ import { api } from "./api.js";
 import { codeMeaning } from "./codes.js";
 import { byId, fill, h, openDialog } from "./dom.js";
 import { statusBadge } from "./log_table.js";
+import { refireControl } from "./refire_one.js";
 
 function entry(label, id, ...value) {
   return [h("dt", {}, label), h("dd", { id }, ...value)];
@@ -54,6 +55,7 @@ function content(record) {
       entry("Attempt ID", "detail-attempt", record.attempt_id),
       record.refire_of ? entry("Re-fire of", "detail-refire", record.refire_of) : [],
     ),
+    refireControl(record, showDetail),
     h("h3", {}, "Input that fired it"),
     h("pre", { id: "detail-source", class: "block" }, prettyJson(record.source)),
   ];

@@ -7,6 +7,7 @@ import { FilterBar } from "./filter_bar.js";
 import { readView, viewQuery } from "./filters.js";
 import { showDetail } from "./log_detail.js";
 import { logRow } from "./log_table.js";
+import { setUpBulkRefire, showBulkRefire } from "./refire_bulk.js";
 import { TimeRange } from "./time_range.js";
 import { setUpTokenBar } from "./token_bar.js";
 
@@ -70,6 +71,7 @@ async function refresh() {
     fill(byId("log-rows"));
     addPage(page);
     setExport(true, query);
+    showBulkRefire(view.filters.length > 0, total);
   } catch (error) {
     if (mine !== generation) return;
     fill(byId("log-rows"));
@@ -79,6 +81,7 @@ async function refresh() {
     byId("load-more").hidden = true;
     byId("empty").hidden = true;
     setExport(false, query);
+    showBulkRefire(false, 0);
     showError(error);
   } finally {
     if (mine === generation) byId("log-table").removeAttribute("aria-busy");
@@ -130,6 +133,7 @@ async function exportClicked(event) {
 }
 
 setUpTokenBar();
+setUpBulkRefire(() => viewQuery(view), refresh);
 byId("load-more").addEventListener("click", loadMore);
 byId("export-link").addEventListener("click", exportClicked);
 byId("detail-close").addEventListener("click", () => byId("detail").close());

@@ -1,0 +1,166 @@
+"""Re-fires over HTTP: one attempt, or every failure a log filter selects (a job).
+
+    POST /api/v1/logs/{attempt_id}/refire      fire one attempt's input again (202, or 200 with
+                                               the logged attempt when ?wait=true)
+    POST /api/v1/refires?<log filters>         start a bulk job (202 {"job_id", ...});
+                                               &dry_run=true answers {"count": N} only
+    GET  /api/v1/refires                       the newest jobs
+    GET  /api/v1/refires/{job_id}              one job: state and counts
+
+Firing sends traffic to publishers, so the POSTs need postbacks:write; reading jobs needs
+logs:read (they are a view of the log). build_app mounts the router with REFIRES.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import replace
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from query_api.auth import LOGS_READ, POSTBACKS_WRITE, Access
+from query_api.errors import BadRequest, NotFound
+from query_api.guardrails import within_window
+from query_api.log_filters import InvalidLogQuery, LogQuery, parse_log_query
+from query_api.log_routes import MAX_QUERY_PARAMETERS
+from query_api.refire_jobs import JobCounts, describe
+from query_api.refire_requests import read_refirable, refire_request, wait_for_attempt
+from query_api.refire_runner import RefireRunner
+
+REFIRES = Access(reading=(LOGS_READ,), writing=(POSTBACKS_WRITE,))
+
+router = APIRouter(prefix="/api/v1", tags=["refires"])
+
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+_NONE = JobCounts()
+
+
+def _runner(request: Request) -> RefireRunner:
+    runner: RefireRunner = request.app.state.refires
+    return runner
+
+
+@router.post(
+    "/logs/{attempt_id}/refire",
+    status_code=202,
+    description=(
+        "Fire this attempt's stored input again, rendered by its configuration as it is now "
+        "(a corrected URL is used), through the dispatcher. The new attempt is logged with "
+        "trigger=refire and refire_of set. Answers 202 "
+        '`{"attempt_id": <new id>, "refire_of": <this id>}`; with `?wait=true`, 200 and the '
+        "logged attempt. A disabled configuration still fires (an explicit request); a "
+        "deleted one is a 409."
+    ),
+)
+async def refire_attempt(attempt_id: UUID, request: Request) -> Any:
+    unknown = sorted(set(request.query_params) - {"wait"})
+    if unknown:
+        raise BadRequest(f"unknown parameter {unknown[0]!r}; this endpoint takes only 'wait'")
+    wait = _flag(request, "wait")
+    store = request.app.state.lookup_store
+    record = await read_refirable(store, attempt_id)
+    postback_id = UUID(record["postback_id"])
+    config = await request.app.state.postbacks.repository.get(postback_id)
+    fire = refire_request(
+        config,
+        postback_id=postback_id,
+        source=record["source"],
+        refire_of=attempt_id,
+        attempt_id=uuid.uuid4(),
+    )
+    await request.app.state.publisher.request_fire(fire)
+    if wait:
+        attempt = await wait_for_attempt(store, fire.attempt_id, fire.postback.timeout_ms / 1000)
+        return JSONResponse(attempt, status_code=200)
+    return JSONResponse(
+        {"attempt_id": str(fire.attempt_id), "refire_of": str(attempt_id)}, status_code=202
+    )
+
+
+@router.post(
+    "/refires",
+    status_code=202,
+    description=(
+        "Re-fire every (transaction_id, postback_id) pair that the log filters select (the "
+        "parameters of GET /api/v1/logs, without limit and cursor; `from` defaults to 24 h "
+        "ago and `to` to now, both frozen when the job starts). Each pair fires once, the "
+        "input of its newest selected attempt, with its configuration as it is now; pairs "
+        "that have a Success at or after that attempt are skipped, and so are test fires and "
+        "disabled or deleted configurations. `dry_run=true` answers "
+        '`{"count": N}` and starts nothing; otherwise 202 `{"job_id": ..., "selected": N}`. '
+        "Follow the job at GET /api/v1/refires/{job_id}."
+    ),
+)
+async def start_refire(request: Request) -> Any:
+    dry_run = _flag(request, "dry_run")
+    filters, query = _selection(request)
+    runner = _runner(request)
+    if dry_run:
+        return JSONResponse({"count": await runner.dry_run(query)}, status_code=200)
+    job = await runner.submit(filters, query)
+    return JSONResponse(
+        {"job_id": str(job.job_id), "state": job.state.value, "selected": job.selected},
+        status_code=202,
+    )
+
+
+@router.get("/refires", description="The newest 100 bulk re-fire jobs, newest first.")
+async def list_refires(request: Request) -> dict[str, list[dict[str, Any]]]:
+    jobs = _runner(request).jobs
+    listed = await jobs.recent()
+    counts = await jobs.counts(listed)
+    return {"items": [describe(job, counts.get(job.job_id, _NONE)) for job in listed]}
+
+
+@router.get(
+    "/refires/{job_id}",
+    description=(
+        "One bulk re-fire job. state: queued, running, done (every pair published or skipped) "
+        "or failed (`error` says why). selected: pairs when it started; fired: fire requests "
+        "published; skipped: pairs not fired (configuration deleted or disabled); succeeded "
+        "and failed: those attempts as the log has them; pending: published, not logged yet."
+    ),
+)
+async def read_refire(job_id: UUID, request: Request) -> dict[str, Any]:
+    jobs = _runner(request).jobs
+    job = await jobs.get(job_id)
+    if job is None:
+        raise NotFound(f"no re-fire job with job_id {job_id}")
+    counts = await jobs.counts([job])
+    return describe(job, counts.get(job.job_id, _NONE))
+
+
+def _flag(request: Request, name: str) -> bool:
+    values = request.query_params.getlist(name)
+    if len(values) > 1 or any(v.lower() not in _TRUE | _FALSE for v in values):
+        raise BadRequest(f"'{name}' takes one value, true or false")
+    return bool(values) and values[0].lower() in _TRUE
+
+
+def _selection(request: Request) -> tuple[list[tuple[str, str]], LogQuery]:
+    """The filters as given (without dry_run, from, to) and the query with its window frozen."""
+    pairs = [(k, v) for k, v in request.query_params.multi_items() if k != "dry_run"]
+    if len(pairs) > MAX_QUERY_PARAMETERS:
+        raise BadRequest(
+            f"too many query parameters ({len(pairs)}); send at most {MAX_QUERY_PARAMETERS}"
+        )
+    for key, _ in pairs:
+        if key in ("limit", "cursor"):
+            raise BadRequest(
+                f"'{key}' does not apply to a re-fire (it covers every matching attempt); "
+                "leave it out"
+            )
+    try:
+        query = within_window(parse_log_query(pairs), request.app.state.limits)
+    except InvalidLogQuery as exc:
+        raise BadRequest(str(exc)) from exc
+    if query.to_ms is None:
+        # Frozen at now: the job's own re-fires, logged later, must not join its selection.
+        query = replace(query, to_ms=time.time_ns() // 1_000_000)
+    filters = [(k, v) for k, v in pairs if k not in ("from", "to")]
+    return filters, query

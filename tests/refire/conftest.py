@@ -1,0 +1,70 @@
+"""Re-fire tests: the API in process on real chDB and the embedded broker, and the whole system.
+
+The in-process API gets a RefireRunner the test owns (fast rate, a small pair limit), so jobs
+run for real and are stopped when the test ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from postbacks.store.chdb_backend import EmbeddedStore
+from query_api.app import build_app
+from query_api.dispatcher_publisher import DispatcherPublisher
+from query_api.guardrails import GuardedStore, QueryLimits
+from query_api.refire_runner import RefireRunner
+from query_api.refire_settings import RefireSettings
+from tests.e2e.receivers import Receiver, receiver
+from tests.e2e.system import System, running_system
+
+MAX_PAIRS = 5
+
+
+@dataclass
+class RefireApi:
+    client: httpx.AsyncClient
+    store: EmbeddedStore
+    runner: RefireRunner
+    publisher: DispatcherPublisher
+    bootstrap: str
+
+
+def make_runner(store: EmbeddedStore, publisher: DispatcherPublisher) -> RefireRunner:
+    settings = RefireSettings(api_refire_rate=500, api_refire_max_pairs=MAX_PAIRS)
+    return RefireRunner(store, GuardedStore(store, QueryLimits()), publisher, settings)
+
+
+@pytest.fixture
+async def refire_api(kafka_topics: str, embedded_store: EmbeddedStore) -> AsyncIterator[RefireApi]:
+    publisher = DispatcherPublisher(kafka_topics)
+    await publisher.start()
+    runner = make_runner(embedded_store, publisher)
+    app = build_app(embedded_store, publisher, refires=runner)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        yield RefireApi(client, embedded_store, runner, publisher, kafka_topics)
+    await runner.stop()
+    await publisher.stop()
+
+
+@pytest.fixture(scope="module")
+def broken_publisher() -> Iterator[Receiver]:
+    with receiver() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def healthy_publisher() -> Iterator[Receiver]:
+    with receiver() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+async def system(chdb_dir: Path) -> AsyncIterator[System]:
+    async with running_system(chdb_dir) as running:
+        yield running
