@@ -15,7 +15,13 @@ import pytest
 from postbacks.store.chdb_backend import EmbeddedStore
 
 CLUSTER_DIR = Path(__file__).resolve().parents[2] / "deploy" / "clickhouse-cluster"
-TABLES = ("postback_attempts", "postback_attempts_by_minute", "postback_configs")
+TABLES = (
+    "postback_attempts",
+    "postback_attempts_by_minute",
+    "postback_configs",
+    "postback_refire_jobs",
+    "postback_refire_job_attempts",
+)
 
 
 def _generator() -> ModuleType:
@@ -76,6 +82,11 @@ async def test_local_tables_match_the_single_node_tables(
             ),
             "indexes": await store.select(
                 "SELECT name, type_full, expr, granularity FROM system.data_skipping_indices "
+                "WHERE database = {db:String} AND table = {t:String} ORDER BY name",
+                params,
+            ),
+            "projections": await store.select(
+                "SELECT name, sorting_key, query FROM system.projections "
                 "WHERE database = {db:String} AND table = {t:String} ORDER BY name",
                 params,
             ),
