@@ -1,89 +1,104 @@
-"""Wires the log-writer: a batch consumer of `postbacks.attempts` that inserts into ClickHouse.
+"""Wires the log-writer: a Kafka consumer of `postbacks.attempts`, ClickHouse, the DLQ producer.
 
-Offsets are committed only after the insert of the batch succeeded (FastStream acks when the
-handler returns). If the insert fails the handler raises, FastStream seeks back, and the same
-records are read again: nothing is lost, and a row written twice collapses in the
-ReplacingMergeTree because it keeps its attempt_id and attempted_at.
+The modules, in the order a record meets them:
+  consuming.py   batches from Kafka; offsets committed only after the batch is stored
+  validation.py  the cheap check: valid records pass through as bytes, invalid ones dead-lettered
+  storing.py     replay check + INSERT, retried with backoff while ClickHouse is down
+  retention.py   TTLs from settings, applied at start
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import Any
+import time
 
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
-from prometheus_client import Counter
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from log_writer.rows import decode_batch
+from log_writer.consuming import BatchLoop
+from log_writer.retention import apply_retention
 from log_writer.settings import LogWriterSettings
+from log_writer.storing import Backoff, BatchWriter
 from postbacks import topics
-from postbacks.kafka_clients import faststream_broker, raw_body
 from postbacks.ops_server import ops_endpoints
 from postbacks.store import Store
 from postbacks.store.schema import apply_schema
 
 log = logging.getLogger(__name__)
 
-ROWS_WRITTEN = Counter("postbacks_log_writer_rows_total", "Attempt rows inserted into ClickHouse")
-INSERT_FAILURES = Counter(
-    "postbacks_log_writer_insert_failures_total", "Batches whose insert failed and will be re-read"
-)
-RETRY_PAUSE_S = 1.0
-
-
-def build_log_writer(settings: LogWriterSettings, store: Store) -> KafkaBroker:
-    broker = faststream_broker(settings.bootstrap, client_id="log-writer")
-
-    @broker.subscriber(
-        topics.ATTEMPTS,
-        group_id=settings.log_writer_group_id,
-        batch=True,
-        max_records=settings.log_writer_max_batch,
-        batch_timeout_ms=settings.log_writer_batch_timeout_ms,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=raw_body,
-    )
-    async def write_attempts(body: Any, message: KafkaMessage) -> None:
-        batch = decode_batch(message.raw_message)
-        try:
-            await store.insert_json("postback_attempts", batch.rows)
-        except Exception:
-            INSERT_FAILURES.inc()
-            log.exception(
-                "inserting %d attempt rows failed; they will be read again", len(batch.rows)
-            )
-            await asyncio.sleep(RETRY_PAUSE_S)  # do not spin against a store that is down
-            raise
-        ROWS_WRITTEN.inc(len(batch.rows))
-        # Dead letters go out only once the batch is stored: a batch that is read again after a
-        # failed insert must not dead-letter its bad records twice.
-        sends = [await broker.publish(d, topics.DLQ, no_confirm=True) for d in batch.dead_letters]
-        await asyncio.gather(*sends)
-
-    return broker
+ASSIGNMENT_TIMEOUT_S = 60.0
 
 
 class LogWriter:
     """The log-writer as a component: `postbacks dev` runs it beside the query-api (one chDB)."""
 
     def __init__(self, settings: LogWriterSettings, store: Store) -> None:
+        self._settings = settings
         self._store = store
-        self._broker = build_log_writer(settings, store)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap,
+            client_id="log-writer",
+            group_id=settings.log_writer_group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=settings.log_writer_partition_fetch_bytes,
+            fetch_max_bytes=max(52_428_800, settings.log_writer_partition_fetch_bytes),
+            session_timeout_ms=settings.log_writer_session_timeout_ms,
+            heartbeat_interval_ms=settings.log_writer_session_timeout_ms // 3,
+        )
+        # Not idempotent: the embedded broker (Tansu) does not support it (design §2).
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=settings.bootstrap, client_id="log-writer"
+        )
+        self.loop = BatchLoop(
+            self._consumer,
+            self._producer,
+            BatchWriter(
+                store, Backoff(settings.log_writer_retry_initial_s, settings.log_writer_retry_max_s)
+            ),
+            max_batch=settings.log_writer_max_batch,
+            batch_timeout_ms=settings.log_writer_batch_timeout_ms,
+        )
+        self._task: asyncio.Task[None] | None = None
         self.running = False
 
     async def start(self) -> None:
+        """Apply the schema and retention, join the group; returns once partitions are assigned."""
         await apply_schema(self._store)
-        await self._broker.start()  # returns once the consumer group has assigned partitions
+        await apply_retention(
+            self._store, self._settings.log_retention_days, self._settings.rollup_retention_days
+        )
+        await self._producer.start()
+        await self._consumer.start()
+        self._consumer.subscribe([topics.ATTEMPTS], listener=self.loop)
+        self._task = asyncio.create_task(self.loop.run(), name="log-writer")
+        deadline = time.monotonic() + ASSIGNMENT_TIMEOUT_S
+        while not self._consumer.assignment():
+            if self._task.done():
+                self._task.result()  # raises what stopped the loop
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no partitions of {topics.ATTEMPTS} assigned in 60 s")
+            await asyncio.sleep(0.05)
         self.running = True
 
     async def stop(self) -> None:
         self.running = False
-        await self._broker.stop()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
+        await self._producer.stop()
+
+    async def wait(self) -> None:
+        """Until the consumer loop ends: cancelled, or an unexpected error (raised here)."""
+        if self._task is not None:
+            await self._task
 
     async def ready(self) -> str | None:
+        if self._task is not None and self._task.done():
+            return "log-writer stopped consuming"
         return None if self.running else "log-writer not consuming yet"
 
 
@@ -94,6 +109,6 @@ async def run_log_writer(settings: LogWriterSettings, store: Store) -> None:
         async with ops_endpoints(writer.ready, settings.log_writer_port, settings.ops_host):
             await writer.start()
             log.info("log-writer consuming %s from %s", topics.ATTEMPTS, settings.bootstrap)
-            await asyncio.Event().wait()
+            await writer.wait()
     finally:
         await writer.stop()

@@ -14,7 +14,12 @@ JSON_SETTINGS = (
     "output_format_json_quote_64bit_integers=0, output_format_json_quote_decimals=0, "
     "date_time_output_format='iso'"
 )
-INSERT_SETTINGS = "date_time_input_format='best_effort'"
+# Rows may carry fields the table does not have (a newer producer) and leave out ones that
+# have a DEFAULT: the log-writer passes valid records through as they came (log_writer/validation).
+INSERT_SETTINGS = (
+    "date_time_input_format='best_effort', input_format_skip_unknown_fields=1, "
+    "input_format_defaults_for_omitted_fields=1"
+)
 
 _SETTING_NAME = re.compile(r"[a-z_][a-z0-9_]*", re.ASCII)
 

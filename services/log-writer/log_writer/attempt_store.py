@@ -1,0 +1,16 @@
+"""What the log-writer needs from ClickHouse, and nothing more (a postbacks.store.Store fits)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from postbacks.store import Params, Row
+
+
+class AttemptStore(Protocol):
+    def table(self, name: str) -> str: ...
+    async def select(self, sql: str, params: Params | None = None) -> list[Row]: ...
+    async def execute(self, sql: str, params: Params | None = None) -> None: ...
+    async def insert_json(self, table: str, rows: Sequence[bytes]) -> None: ...
+    async def ping(self) -> None: ...
