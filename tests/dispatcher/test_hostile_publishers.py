@@ -16,6 +16,7 @@ import orjson
 import pytest
 import trustme
 
+from dispatcher.attempt import Attempt
 from dispatcher.delivery import Deliverer
 from dispatcher.guard import LOOPBACK, DestinationGuard, parse_networks
 from dispatcher.http_client import PostbackHttpClient
@@ -58,14 +59,15 @@ async def deliverer() -> AsyncIterator[Deliverer]:
     await client.close()
 
 
-async def fire(deliverer: Deliverer, url: str, **fields: Any) -> AttemptRecord:
+async def fire(deliverer: Deliverer, url: str, **fields: Any) -> Attempt:
     attempt = await deliverer.fire(config(url, **fields), MESSAGE)
     # Records are built without validation on the hot path; the log-writer validates them.
-    assert AttemptRecord.model_validate_json(attempt.model_dump_json()) == attempt
+    # What goes on the topic is the contract's JSON, and decodes to the same attempt.
+    assert AttemptRecord.model_validate_json(attempt.to_json()) == attempt.record()
     return attempt
 
 
-def assert_failed(attempt: AttemptRecord, starts: str) -> None:
+def assert_failed(attempt: Attempt, starts: str) -> None:
     assert (attempt.status, attempt.response_code) == ("Failed", 0), attempt
     assert attempt.error.startswith(starts), attempt.error
 
@@ -99,6 +101,23 @@ async def test_a_server_that_drips_its_body_cannot_hold_past_the_total_timeout(
         attempt = await fire(deliverer, f"http://pub.test:{server.port}/pb", timeout_ms=300)
     assert_failed(attempt, "timeout: no complete response")
     assert server.bytes_sent <= 1  # one byte a second: the answer never completed
+
+
+async def test_hang_and_drip_time_out_on_the_hot_path_of_an_approved_address(
+    deliverer: Deliverer,
+) -> None:
+    # The first request to a host resolves and judges it under an asyncio timeout; later ones
+    # reuse the approved address and rely on reqwest's per-request total timeout alone.
+    async with hostile.serve(hostile.healthy) as ok, hostile.serve(hostile.drips) as drip:
+        for port in (ok.port, drip.port):
+            await fire(deliverer, f"http://pub.test:{port}/warm", timeout_ms=300)
+        async with hostile.serve(hostile.hangs) as hang:
+            await fire(deliverer, f"http://pub.test:{hang.port}/warm", timeout_ms=300)
+            hung = await fire(deliverer, f"http://pub.test:{hang.port}/pb", timeout_ms=300)
+        dripped = await fire(deliverer, f"http://pub.test:{drip.port}/pb", timeout_ms=300)
+    for attempt in (hung, dripped):
+        assert_failed(attempt, "timeout: no complete response")
+        assert 250 <= attempt.latency_ms < 2000
 
 
 async def test_a_100_mb_body_is_read_to_4_kib_and_the_connection_dropped(

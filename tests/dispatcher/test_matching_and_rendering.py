@@ -82,6 +82,28 @@ def test_tombstones_and_older_versions_are_applied_correctly() -> None:
     assert table.matching(topics.CONVERSIONS, message) == []
 
 
+def test_the_scope_index_follows_updates_disabling_and_deletion() -> None:
+    # ConfigTable indexes configurations by (type, publisher): an update that moves a
+    # configuration to another publisher, disables it or deletes it must leave no stale entry.
+    moving = config(name="moving", publisher_id=2)
+    anyone = config(name="anyone")
+    table = table_of(moving, anyone)
+    for_2 = parse_input(topics.CONVERSIONS, conversion(publisher_id=2))
+    for_3 = parse_input(topics.CONVERSIONS, conversion(publisher_id=3))
+    assert {c.name for c in table.matching(topics.CONVERSIONS, for_2)} == {"moving", "anyone"}
+    moved = moving.model_copy(update={"version": 2, "publisher_id": 3})
+    table.apply(str(moving.id).encode(), moved.model_dump_json().encode())
+    assert {c.name for c in table.matching(topics.CONVERSIONS, for_2)} == {"anyone"}
+    assert {c.name for c in table.matching(topics.CONVERSIONS, for_3)} == {"moving", "anyone"}
+    off = moved.model_copy(update={"version": 3, "enabled": False})
+    table.apply(str(moving.id).encode(), off.model_dump_json().encode())
+    assert {c.name for c in table.matching(topics.CONVERSIONS, for_3)} == {"anyone"}
+    assert len(table) == 2  # disabled, still known
+    table.apply(str(anyone.id).encode(), None)
+    assert table.matching(topics.CONVERSIONS, for_3) == []
+    assert len(table) == 1
+
+
 def test_macros_render_and_missing_values_render_empty() -> None:
     c = config(url="http://pub.example/pb?t={transaction_id}&p={payout}&s={sub3}&st={status}")
     message = parse_input(topics.CONVERSIONS, conversion(payout="1.50"))

@@ -22,10 +22,17 @@ TOPIC_TYPES = {
 
 
 class ConfigTable:
-    """Configurations by id, as last published on `postbacks.configs`."""
+    """Configurations by id, as last published on `postbacks.configs`.
+
+    Also indexed by (type, publisher_id), the scope nearly every configuration names, with
+    `None` for "any publisher": matching an input looks at two buckets instead of every
+    configuration (a scan of 100 took 20 µs per input; networks have thousands).
+    """
 
     def __init__(self) -> None:
         self._configs: dict[UUID, PostbackConfig] = {}
+        # (type, publisher_id or None) -> enabled configurations in that scope, by id.
+        self._by_scope: dict[tuple[PostbackType, int | None], dict[UUID, PostbackConfig]] = {}
 
     def __len__(self) -> int:
         return len(self._configs)
@@ -41,7 +48,7 @@ class ConfigTable:
             log.warning("ignoring a configuration record with key %r: not a postback id", key)
             return
         if value is None:
-            self._configs.pop(config_id, None)
+            self._put(config_id, None)
             return
         try:
             config = PostbackConfig.model_validate_json(value)
@@ -52,12 +59,31 @@ class ConfigTable:
         # The topic is ordered per key, so versions only go up; the check guards against a
         # producer that published an older copy again (e.g. a republish racing an update).
         if current is None or config.version >= current.version:
-            self._configs[config_id] = config
+            self._put(config_id, config)
+
+    def _put(self, config_id: UUID, config: PostbackConfig | None) -> None:
+        old = self._configs.pop(config_id, None)
+        if old is not None:
+            bucket = self._by_scope.get((old.type, old.publisher_id))
+            if bucket is not None:
+                bucket.pop(config_id, None)
+                if not bucket:
+                    del self._by_scope[(old.type, old.publisher_id)]
+        if config is None:
+            return
+        self._configs[config_id] = config
+        if config.enabled:
+            self._by_scope.setdefault((config.type, config.publisher_id), {})[config_id] = config
 
     def matching(self, topic: str, message: ClickInput) -> list[PostbackConfig]:
         """Every enabled configuration that fires once for this input."""
         kind = TOPIC_TYPES[topic]
-        return [c for c in self._configs.values() if c.enabled and _matches(c, kind, message)]
+        found: list[PostbackConfig] = []
+        for publisher_id in (message.publisher_id, None):
+            bucket = self._by_scope.get((kind, publisher_id))
+            if bucket is not None:
+                found += [c for c in bucket.values() if _matches(c, kind, message)]
+        return found
 
 
 def _matches(config: PostbackConfig, kind: PostbackType, message: ClickInput) -> bool:

@@ -1,4 +1,4 @@
-"""Fires one postback and describes what happened as an AttemptRecord (design §5, §6)."""
+"""Fires one postback and describes what happened as an Attempt (design §5, §6)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import uuid
 from datetime import datetime
 from uuid import UUID
 
+from dispatcher.attempt import Attempt
 from dispatcher.failures import DeliveryFailure
 from dispatcher.http_client import HttpAnswer, PostbackHttpClient
 from dispatcher.rendering import render
-from postbacks.attempts import AttemptRecord, AttemptStatus, Trigger
+from postbacks.attempts import AttemptStatus, Trigger
 from postbacks.clock import now_ms
 from postbacks.configs import PostbackConfig
 from postbacks.fire_requests import FireRequest
@@ -25,7 +26,7 @@ class Deliverer:
 
     async def fire_job(
         self, config: PostbackConfig, message: ClickInput, request: FireRequest | None
-    ) -> AttemptRecord:
+    ) -> Attempt:
         """An input's postback, or a test fire / re-fire with its own attempt id."""
         if request is None:
             return await self.fire(config, message)
@@ -43,7 +44,7 @@ class Deliverer:
         message: ClickInput,
         failure: DeliveryFailure,
         request: FireRequest | None,
-    ) -> AttemptRecord:
+    ) -> Attempt:
         """The Failed attempt of a postback that was never sent (e.g. its host is overloaded)."""
         attempt_id = request.attempt_id if request else uuid.uuid4()
         url = render(config, message, attempt_id).url
@@ -67,7 +68,7 @@ class Deliverer:
         trigger: Trigger = Trigger.AUTO,
         attempt_id: UUID | None = None,
         refire_of: UUID | None = None,
-    ) -> AttemptRecord:
+    ) -> Attempt:
         """Send one postback; every outcome, failures included, comes back as a record."""
         attempt_id = attempt_id or uuid.uuid4()
         rendered = render(config, message, attempt_id)
@@ -113,9 +114,9 @@ def _attempt(
     outcome: tuple[int, str, str],
     trigger: Trigger,
     refire_of: UUID | None,
-) -> AttemptRecord:
+) -> Attempt:
     code, error, body = outcome
-    return AttemptRecord(
+    return Attempt(
         attempt_id=attempt_id,
         attempted_at=attempted_at,
         status=AttemptStatus.SUCCESS if 200 <= code < 300 else AttemptStatus.FAILED,

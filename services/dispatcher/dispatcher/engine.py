@@ -25,21 +25,21 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from functools import partial
 from urllib.parse import urlsplit
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from dispatcher import metrics
+from dispatcher.attempt import Attempt
 from dispatcher.config_table import ConfigTable
 from dispatcher.delivery import Deliverer
 from dispatcher.failures import HostOverloaded
 from dispatcher.offsets import OffsetTracker, PartitionProgress
 from dispatcher.processing import Job, plan
+from dispatcher.publishing import BatchPublisher
 from dispatcher.scheduler import Admission, HostScheduler
 from postbacks import topics
-from postbacks.attempts import AttemptRecord
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,9 @@ class DeliveryEngine:
         self._stopping = False
         self._last_commit = time.monotonic()
         self._attempt_partitions = 1
+        self._attempts: BatchPublisher[tuple[PartitionProgress, int]] = BatchPublisher(
+            producer, topics.ATTEMPTS, self._batch_acked
+        )
 
     @property
     def tracker(self) -> OffsetTracker:
@@ -158,7 +161,7 @@ class DeliveryEngine:
         progress = self._tracker.begin(partition, record.offset, parts)
         self._pending += parts
         if decided.dead_letter is not None:
-            await self._publish(topics.DLQ, decided.dead_letter, None, progress, record.offset)
+            await self._publish(topics.DLQ, decided.dead_letter, progress, record.offset)
         for job in decided.jobs:
             work = Work(job, progress, record.offset)
             host = host_of(job.config.url)
@@ -185,46 +188,42 @@ class DeliveryEngine:
         await self._record(attempt, work)
         self._update_gauges()
 
-    async def _record(self, attempt: AttemptRecord, work: Work) -> None:
-        metrics.ATTEMPTS.labels(
-            attempt.status,
-            attempt.postback_type,
-            attempt.trigger,
-            metrics.response_class(attempt.response_code),
-        ).inc()
-        value = attempt.model_dump_json().encode()
-        partition = attempt.attempt_id.int % self._attempt_partitions
-        await self._publish(
-            topics.ATTEMPTS, value, attempt.attempt_id.bytes, work.progress, work.offset, partition
+    async def _record(self, attempt: Attempt, work: Work) -> None:
+        metrics.count_attempt(
+            attempt.status, attempt.postback_type, attempt.trigger, attempt.response_code
+        )
+        attempt_id = attempt.attempt_id
+        await self._attempts.add(
+            attempt_id.int % self._attempt_partitions,
+            attempt_id.bytes,
+            attempt.to_json(),
+            (work.progress, work.offset),
         )
 
     async def _publish(
-        self,
-        topic: str,
-        value: bytes,
-        key: bytes | None,
-        progress: PartitionProgress,
-        offset: int,
-        partition: int | None = None,
+        self, topic: str, value: bytes, progress: PartitionProgress, offset: int
     ) -> None:
-        # send() only waits for room in the producer's buffer; the acknowledgement arrives on
-        # the future, so many records share one produce request (linger) instead of a round
-        # trip each.
-        acked = await self._producer.send(topic, value, key=key, partition=partition)
-        acked.add_done_callback(partial(self._acked, progress, offset))
+        """One record on its own (dead letters: rare, and on a topic of their own)."""
+        acked = await self._producer.send(topic, value)
+        acked.add_done_callback(
+            lambda f: self._batch_acked(
+                [(progress, offset)], None if f.cancelled() else f.exception()
+            )
+        )
 
-    def _acked(
-        self, progress: PartitionProgress, offset: int, acked: asyncio.Future[object]
+    def _batch_acked(
+        self, acks: list[tuple[PartitionProgress, int]], error: BaseException | None
     ) -> None:
-        self._pending -= 1
-        if acked.cancelled() or acked.exception() is not None:
-            # Never mark it done: the input stays uncommitted and is consumed again.
-            reason = "cancelled" if acked.cancelled() else str(acked.exception())
+        self._pending -= len(acks)
+        if error is not None:
+            # Never mark them done: the inputs stay uncommitted and are consumed again.
+            reason = str(error) or type(error).__name__
             self._failure = self._failure or PublishFailed(
                 f"the broker did not acknowledge a record: {reason}"
             )
         else:
-            progress.finish_part(offset)
+            for progress, offset in acks:
+                progress.finish_part(offset)
         if self._pending < self._limits.max_pending:
             self._room.set()
 
@@ -270,6 +269,7 @@ class DeliveryEngine:
             )
             await self._scheduler.cancel_all()
         try:
+            await self._attempts.close()
             await self._producer.flush()
         except KafkaError as exc:
             log.error("shutdown: could not publish every attempt: %s", exc)

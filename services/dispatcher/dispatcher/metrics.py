@@ -38,3 +38,18 @@ PAUSED = Gauge(
 
 def response_class(code: int) -> str:
     return f"{code // 100}xx" if 100 <= code < 600 else "none"
+
+
+_attempt_children: dict[tuple[str, str, str, int], Counter] = {}
+
+
+def count_attempt(status: str, postback_type: str, trigger: str, code: int) -> None:
+    """ATTEMPTS.labels(...).inc(), with the labelled child kept: labels() costs more than inc()
+    and the hot path sees few distinct combinations (bounded: codes are 0..999)."""
+    key = (status, postback_type, trigger, code)
+    child = _attempt_children.get(key)
+    if child is None:
+        child = _attempt_children[key] = ATTEMPTS.labels(
+            status, postback_type, trigger, response_class(code)
+        )
+    child.inc()
