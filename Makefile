@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint format env clean bench
+.PHONY: run test lint format env clean bench browser-deps generated
 
 $(UV):
 	python3 -m venv .tools
@@ -27,16 +27,41 @@ lint: env
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-test: lint
+test: lint browser-deps
 	$(VENV)/bin/pytest
+
+# Debian's chromium for tests/browser (Playwright drives it; it never downloads a browser).
+# Installed when missing and we are root with apt-get; otherwise the browser tests skip and
+# name what is missing. CHROMIUM=/path/to/chromium points the tests at another binary.
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
+browser-deps:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for tests/browser"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+			|| echo "chromium could not be installed: tests/browser will be skipped"; \
+	else \
+		echo "$(CHROMIUM) is missing and cannot be installed here (needs root and apt-get):" \
+			"tests/browser will be skipped"; \
+	fi
+
+# The files generated from the code, which tests/deploy checks are current: the AsyncAPI and
+# OpenAPI documents (docs/) and the cluster DDL (deploy/clickhouse-cluster/).
+generated: env
+	$(PY) -m postbacks_cli.api_docs
+	$(PY) deploy/clickhouse-cluster/cluster_ddl.py
 
 format: env
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
 # Every benchmark scenario (bench/README.md); `make bench BENCH_ROWS=1000000` for a quick run,
-# BENCH_ARGS for any other option of `python -m bench --help`.
+# BENCH_ARGS for any other option of `python -m bench --help`. The delivery scenario needs nginx
+# (the receiver) and wrk (its ceiling) from Debian: installed here when missing.
 bench: env
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx && command -v wrk >/dev/null || \
+		(apt-get update && apt-get install -y nginx wrk)
 	$(PY) -m bench $(if $(BENCH_ROWS),--rows $(BENCH_ROWS)) $(BENCH_ARGS)
 
 clean:

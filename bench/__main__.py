@@ -12,11 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import query
+from bench import delivery, http_clients, ingest, query
 from bench.report import RESULTS_DIR
 from bench.scenario import Scenario
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (query.SCENARIO,)}
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s for s in (query.SCENARIO, delivery.SCENARIO, http_clients.SCENARIO, ingest.SCENARIO)
+}
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,75 @@
+"""The delivery benchmark at a tiny size, so it cannot rot unnoticed: `python -m bench delivery`
+runs every part (nginx, wrk, the real dispatcher process, the naive one, hanging receivers) and
+its JSON says that every attempt arrived. It checks that the benchmark works, not how fast
+anything is: speeds are for `make bench`, never for tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.delivery_receivers import missing_tools
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONVERSIONS = 300
+NAIVE_CONVERSIONS = 60
+PUBLISHERS = 20  # 5% hanging: one publisher, every 20th conversion
+
+
+@pytest.mark.skipif(
+    bool(missing_tools()),
+    reason=f"the delivery benchmark needs {' and '.join(missing_tools())} "
+    "(apt-get install -y nginx wrk; `make bench` installs them)",
+)
+def test_delivery_benchmark_delivers_every_attempt_and_writes_its_figures(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "bench", "delivery",
+            "--conversions", str(CONVERSIONS),
+            "--naive-conversions", str(NAIVE_CONVERSIONS),
+            "--publishers", str(PUBLISHERS),
+            "--receiver-ports", "2",
+            "--ceiling-seconds", "1",
+            "--wrk-connections", "4",
+            "--run-timeout", "60",
+            "--results-dir", str(tmp_path),
+        ],
+        cwd=REPO_ROOT,
+        # The hanging publisher's requests are still in flight when the run stops; the
+        # dispatcher's graceful-shutdown wait for them is not what this test checks.
+        env={**os.environ, "POSTBACKS_DISPATCHER_SHUTDOWN_GRACE_S": "1"},
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    figures = json.loads((tmp_path / "delivery.json").read_text())
+    runs = figures["runs"]
+
+    ours, naive, hangers = runs["ours"], runs["naive"], runs["hangers"]
+    assert (ours["attempts"], ours["finished"]) == (CONVERSIONS, True)
+    assert (naive["attempts"], naive["finished"]) == (NAIVE_CONVERSIONS, True)
+    healthy = CONVERSIONS - CONVERSIONS // PUBLISHERS
+    assert (hangers["expected_healthy"], hangers["healthy"]) == (healthy, healthy)
+    for run in (ours, naive, hangers):
+        assert run["time_to_first_s"] > 0
+        assert run["steady_rate"] > 0
+        assert run["wall_rate"] > 0
+        assert run["peak_rss_mb"] > 10
+        assert run["cpu_s"] > 0
+    # nginx answers every postback of a healthy publisher with 200
+    assert ours["healthy_success"] == CONVERSIONS
+    assert naive["healthy_success"] == NAIVE_CONVERSIONS
+    assert figures["ceiling"]["requests_per_second"] > 0
+    assert figures["ceiling"]["non_2xx_or_errors"] == 0
+    targets = {t["target"]: t for t in figures["targets"]}
+    assert len(targets) == 9
+    assert all(t["met"].split(" (")[0] in ("MET", "NOT MET") for t in targets.values())
+    assert "(a)/(b) vs naive, steady" in done.stdout
