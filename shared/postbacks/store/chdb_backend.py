@@ -8,6 +8,7 @@ blocking C++ calls, run in worker threads so the event loop keeps serving.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,11 +43,22 @@ def shared_session(data_dir: Path) -> Any:
             path.mkdir(parents=True, exist_ok=True)
             try:
                 _sessions[path] = chdb_session.Session(str(path))  # type: ignore[no-untyped-call]
+                atexit.register(_close_sessions)
             except Exception as exc:
                 raise StoreError(
                     f"cannot open chDB data directory {path} (is another process using it?): {exc}"
                 ) from exc
         return _sessions[path]
+
+
+def _close_sessions() -> None:
+    # Closed before the interpreter tears down: left to chDB's own exit path, a process that
+    # ran the log-writer's background queries crashed at exit (SIGSEGV, "ShutdownTablesThreadPool
+    # is not initialized") after every test had passed.
+    with _sessions_lock, _query_lock:
+        for session in _sessions.values():
+            session.close()
+        _sessions.clear()
 
 
 def text_param(value: str | int | float | None) -> str:
