@@ -71,17 +71,27 @@ class FireTester:
                 [{**e, "loc": ("sample", *e["loc"])} for e in exc.errors(include_url=False)]
             ) from exc
         await self._publisher.request_fire(request)
-        return await self._wait_for(request.attempt_id, config.timeout_ms / 1000)
-
-    async def _wait_for(self, attempt_id: uuid.UUID, timeout_s: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s + PIPELINE_ALLOWANCE_S
-        while time.monotonic() < deadline:
-            record = await read_attempt(self._store, attempt_id)
-            if record is not None:
-                return record
-            await asyncio.sleep(POLL_INTERVAL_S)
-        raise FireTestTimeout(
-            f"the test fire was sent (attempt_id {attempt_id}) but no attempt was logged within "
-            f"{timeout_s + PIPELINE_ALLOWANCE_S:.0f} s; check that the dispatcher and the "
-            "log-writer are running (GET /readyz); it may still appear in /api/v1/logs"
+        return await wait_for_attempt(
+            self._store, request.attempt_id, config.timeout_ms / 1000, "test fire", FireTestTimeout
         )
+
+
+async def wait_for_attempt(
+    store: LogStore,
+    attempt_id: uuid.UUID,
+    timeout_s: float,
+    what: str,
+    timeout_error: type[ApiError],
+) -> dict[str, Any]:
+    """The logged attempt of a fire request, polled until it appears; `timeout_error` if not."""
+    deadline = time.monotonic() + timeout_s + PIPELINE_ALLOWANCE_S
+    while time.monotonic() < deadline:
+        record = await read_attempt(store, attempt_id)
+        if record is not None:
+            return record
+        await asyncio.sleep(POLL_INTERVAL_S)
+    raise timeout_error(
+        f"the {what} was sent (attempt_id {attempt_id}) but no attempt was logged within "
+        f"{timeout_s + PIPELINE_ALLOWANCE_S:.0f} s; check that the dispatcher and the "
+        "log-writer are running (GET /readyz); it may still appear in /api/v1/logs"
+    )

@@ -13,8 +13,6 @@ after the failure is the URL called. Deciding what can be re-fired lives here, i
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 from uuid import UUID
 
@@ -25,10 +23,6 @@ from postbacks.configs import PostbackConfig
 from postbacks.fire_requests import FireRequest
 from query_api.errors import ApiError, NotFound
 from query_api.log_reader import LogStore, read_attempt
-
-# Beyond the postback's own timeout: the dispatcher's batch wait and the log-writer's flush.
-PIPELINE_ALLOWANCE_S = 15.0
-POLL_INTERVAL_S = 0.1
 
 
 class CannotRefire(ApiError):
@@ -82,21 +76,6 @@ async def read_refirable(store: LogStore, attempt_id: UUID) -> dict[str, Any]:
     if not record["source"]:
         raise CannotRefire(f"attempt {attempt_id} has no stored input to fire again")
     return record
-
-
-async def wait_for_attempt(store: LogStore, attempt_id: UUID, timeout_s: float) -> dict[str, Any]:
-    """The logged attempt, polled until it appears; RefireTimeout if it does not in time."""
-    deadline = time.monotonic() + timeout_s + PIPELINE_ALLOWANCE_S
-    while time.monotonic() < deadline:
-        record = await read_attempt(store, attempt_id)
-        if record is not None:
-            return record
-        await asyncio.sleep(POLL_INTERVAL_S)
-    raise RefireTimeout(
-        f"the re-fire was sent (attempt_id {attempt_id}) but no attempt was logged within "
-        f"{timeout_s + PIPELINE_ALLOWANCE_S:.0f} s; check that the dispatcher and the "
-        "log-writer are running (GET /readyz); it may still appear in /api/v1/logs"
-    )
 
 
 def _first_error(exc: Exception) -> str:

@@ -24,11 +24,12 @@ from fastapi.responses import JSONResponse
 
 from query_api.auth import LOGS_READ, POSTBACKS_WRITE, Access
 from query_api.errors import BadRequest, NotFound
+from query_api.fire_testing import wait_for_attempt
 from query_api.guardrails import within_window
 from query_api.log_filters import InvalidLogQuery, LogQuery, parse_log_query
 from query_api.log_routes import MAX_QUERY_PARAMETERS
 from query_api.refire_jobs import JobCounts, describe
-from query_api.refire_requests import read_refirable, refire_request, wait_for_attempt
+from query_api.refire_requests import RefireTimeout, read_refirable, refire_request
 from query_api.refire_runner import RefireRunner
 
 REFIRES = Access(reading=(LOGS_READ,), writing=(POSTBACKS_WRITE,))
@@ -75,7 +76,9 @@ async def refire_attempt(attempt_id: UUID, request: Request) -> Any:
     )
     await request.app.state.publisher.request_fire(fire)
     if wait:
-        attempt = await wait_for_attempt(store, fire.attempt_id, fire.postback.timeout_ms / 1000)
+        attempt = await wait_for_attempt(
+            store, fire.attempt_id, fire.postback.timeout_ms / 1000, "re-fire", RefireTimeout
+        )
         return JSONResponse(attempt, status_code=200)
     return JSONResponse(
         {"attempt_id": str(fire.attempt_id), "refire_of": str(attempt_id)}, status_code=202
