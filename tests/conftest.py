@@ -13,6 +13,9 @@ from postbacks.kafka_admin import ensure_topics
 from postbacks.store.chdb_backend import EmbeddedStore
 from postbacks.store.schema import apply_schema
 
+# The `system` fixture: the whole pipeline running, for e2e, refire and CLI tests.
+pytest_plugins = ("tests.e2e.system",)
+
 
 @pytest.fixture(scope="session")
 def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -179,6 +179,19 @@ def send(
         typer.echo(f"sent {topic} transaction_id={transaction_id}")
 
 
+ApiUrl = Annotated[
+    str | None, typer.Option(help="query-api URL (http://127.0.0.1:POSTBACKS_API_PORT)")
+]
+ApiToken = Annotated[
+    str | None,
+    typer.Option(
+        envvar="POSTBACKS_API_TOKEN",
+        show_default=False,
+        help="token with the postbacks:write scope (the variable is safer: ps shows flags)",
+    ),
+]
+
+
 @app.command()
 def apply(
     file: Annotated[
@@ -193,17 +206,8 @@ def apply(
     prune: Annotated[
         bool, typer.Option("--prune", help="delete configurations not in the file")
     ] = False,
-    api: Annotated[
-        str | None, typer.Option(help="query-api URL (http://127.0.0.1:POSTBACKS_API_PORT)")
-    ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            envvar="POSTBACKS_API_TOKEN",
-            show_default=False,
-            help="token with the postbacks:write scope (the variable is safer: ps shows flags)",
-        ),
-    ] = None,
+    api: ApiUrl = None,
+    token: ApiToken = None,
 ) -> None:
     """Create or update configurations by name from a file: `postbacks apply -f postbacks.yaml`."""
     from postbacks_cli.apply import ApiFailed, apply_to
@@ -246,17 +250,8 @@ def refire(
     ] = None,
     until: Annotated[str | None, typer.Option(help="up to this long ago or this time")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
-    api: Annotated[
-        str | None, typer.Option(help="query-api URL (http://127.0.0.1:POSTBACKS_API_PORT)")
-    ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            envvar="POSTBACKS_API_TOKEN",
-            show_default=False,
-            help="token with the postbacks:write scope (the variable is safer: ps shows flags)",
-        ),
-    ] = None,
+    api: ApiUrl = None,
+    token: ApiToken = None,
 ) -> None:
     """Re-fire the failures a filter selects, once per (transaction, postback), with a progress
     bar: `postbacks refire --status Failed --publisher-id 42 --since 2h`."""

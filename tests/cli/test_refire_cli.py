@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import orjson
 import pytest
@@ -19,7 +18,7 @@ from postbacks_cli.main import app as cli
 from postbacks_cli.refire import RefireFailed, parse_moment, selection
 from query_api.log_reader import TABLE
 from tests.e2e.receivers import Receiver, receiver
-from tests.e2e.system import System, running_system
+from tests.e2e.system import System
 
 PUBLISHER = 7707
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -29,12 +28,6 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 def healthy() -> Iterator[Receiver]:
     with receiver() as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-async def system(chdb_dir: Path) -> AsyncIterator[System]:
-    async with running_system(chdb_dir) as running:
-        yield running
 
 
 async def seed_failures(system: System, url: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from confluent_kafka import Producer
 
 from dispatcher.guard import LOOPBACK
@@ -152,3 +153,14 @@ async def running_system(chdb_dir: Path) -> AsyncIterator[System]:
             await writer.stop()
             await api.stop()
             await store.execute(f"DROP DATABASE IF EXISTS {store.database}")
+
+
+@pytest.fixture(scope="module")
+async def system(chdb_dir: Path) -> AsyncIterator[System]:
+    """The running pipeline, one per test module (tests/conftest.py registers this module).
+
+    Joining consumer groups costs seconds, so the tests of a module share it and keep apart by
+    using publisher ids of their own.
+    """
+    async with running_system(chdb_dir) as running:
+        yield running

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,7 +19,6 @@ from query_api.guardrails import GuardedStore, QueryLimits
 from query_api.refire_runner import RefireRunner
 from query_api.refire_settings import RefireSettings
 from tests.e2e.receivers import Receiver, receiver
-from tests.e2e.system import System, running_system
 
 MAX_PAIRS = 5
 
@@ -62,9 +60,3 @@ def broken_publisher() -> Iterator[Receiver]:
 def healthy_publisher() -> Iterator[Receiver]:
     with receiver() as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-async def system(chdb_dir: Path) -> AsyncIterator[System]:
-    async with running_system(chdb_dir) as running:
-        yield running
