@@ -11,8 +11,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from log_writer.service import LogWriter
 from log_writer.settings import LogWriterSettings
@@ -22,7 +21,7 @@ from postbacks.embedded_broker import EmbeddedBroker
 from postbacks.kafka_admin import ensure_topics
 from postbacks.store import StoreError
 from postbacks.store.chdb_backend import EmbeddedStore
-from tests.kafka_topics import read_topic
+from tests.log_writer.kafka_state import committed_total, dead_letters_of
 
 GROUP = "log-writer-under-test"
 INVALID = b'{"attempt_id": "not a uuid"}'
@@ -58,22 +57,6 @@ def attempt(n: int) -> AttemptRecord:
     )
 
 
-async def committed_total(bootstrap: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=GROUP)
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(topics.ATTEMPTS) or set()
-        offsets = [await consumer.committed(TopicPartition(topics.ATTEMPTS, p)) for p in partitions]
-        return sum(o or 0 for o in offsets)
-    finally:
-        await consumer.stop()
-
-
-async def dead_letter_count(bootstrap: str) -> int:
-    letters = [orjson.loads(r.value) for r in await read_topic(bootstrap, topics.DLQ) if r.value]
-    return sum(d["value_text"] == INVALID.decode() for d in letters)
-
-
 async def test_a_failed_insert_is_retried_and_nothing_is_lost_or_doubled(
     embedded_store: EmbeddedStore,
 ) -> None:
@@ -101,7 +84,10 @@ async def test_a_failed_insert_is_retried_and_nothing_is_lost_or_doubled(
             rows: list[dict[str, object]] = []
             while time.monotonic() < deadline:
                 rows = await store.select(f"SELECT attempt_id FROM {table}")
-                if len(rows) >= len(records) and await committed_total(broker.bootstrap) == 51:
+                if (
+                    len(rows) >= len(records)
+                    and await committed_total(broker.bootstrap, GROUP) == 51
+                ):
                     break
                 await asyncio.sleep(0.3)
         finally:
@@ -112,6 +98,6 @@ async def test_a_failed_insert_is_retried_and_nothing_is_lost_or_doubled(
             str(r.attempt_id) for r in records
         )
         # Every record, the invalid one included, is committed once stored or dead-lettered.
-        assert await committed_total(broker.bootstrap) == 51
+        assert await committed_total(broker.bootstrap, GROUP) == 51
         # The batch was read twice (one failed insert), yet its bad record is dead-lettered once.
-        assert await dead_letter_count(broker.bootstrap) == 1
+        assert len(await dead_letters_of(broker.bootstrap, INVALID)) == 1
