@@ -110,7 +110,8 @@ async def run_dev(settings: DevSettings) -> None:
                 bootstrap, dispatcher_port, settings.allowed_networks
             ) as dispatcher:
                 await writer.start()
-                await api.serve([writer.ready, DispatcherProbe(dispatcher, dispatcher_port).ready])
+                probe = DispatcherProbe(dispatcher, dispatcher_port)
+                await api.serve({"log-writer": writer.ready, "dispatcher": probe.ready})
         finally:
             await writer.stop()
             await api.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -101,5 +102,37 @@ def parse_input(topic: str, value: bytes | None) -> ClickInput:
         raise ValueError(f"not valid JSON: the bytes are not UTF-8 ({exc.reason})") from exc
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON: {exc}") from exc
+    if _SURROGATE_ESCAPE.search(value):
+        _refuse_lone_surrogates(document, "")
     model: ClickInput = _adapters[topic].validate_python(document)
     return model
+
+
+# Python's json accepts an escaped lone surrogate ("\\ud800") and yields a str that no UTF-8
+# encoder takes: orjson and msgspec refuse it when the dispatcher encodes the attempt, which would
+# fail the whole batch. Raw UTF-8 bytes cannot carry a surrogate (the decoder refuses them), so
+# only documents holding such an escape need the walk below.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_lone_surrogates(node: Any, path: str) -> None:
+    """Raise ValueError naming the first field (by its path) whose value or name holds one."""
+    if isinstance(node, str):
+        _check_text(node, path or "message")
+    elif isinstance(node, dict):
+        for key, item in node.items():
+            _check_text(key, f"{path or 'message'}: a field name")
+            _refuse_lone_surrogates(item, f"{path}.{key}" if path else key)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            _refuse_lone_surrogates(item, f"{path}[{index}]")
+
+
+def _check_text(text: str, where: str) -> None:
+    # The reason names the escape as text: the surrogate itself could not go into a dead letter.
+    if found := _SURROGATE.search(text):
+        raise ValueError(
+            f"{where}: lone surrogate \\u{ord(found.group()):04x} is not valid Unicode (a JSON "
+            "\\u escape from d800 to dfff must be a high surrogate followed by a low one)"
+        )

@@ -137,7 +137,7 @@ async def running_system(chdb_dir: Path) -> AsyncIterator[System]:
         )
         await writer.start()
         dispatcher = DispatcherRunner(kafka)
-        serving = asyncio.create_task(api.serve([writer.ready]))
+        serving = asyncio.create_task(api.serve({"log-writer": writer.ready}))
         try:
             await dispatcher.start()
             await _wait_ready(f"http://127.0.0.1:{api_port}/readyz")

@@ -26,7 +26,7 @@ from dispatcher.http_client import PostbackHttpClient
 from dispatcher.resolver import Resolver, SystemResolver
 from dispatcher.settings import DispatcherSettings
 from postbacks import topics
-from postbacks.ops_server import ops_endpoints
+from postbacks.ops_server import Readiness, broker_problem, ops_endpoints
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def build_producer(settings: DispatcherSettings) -> AIOKafkaProducer:
 
 
 async def run_dispatcher(settings: DispatcherSettings, resolver: Resolver | None = None) -> None:
-    """Run until cancelled; the ops endpoints answer ready once inputs are being consumed.
+    """Run until cancelled; /readyz answers ready while inputs are consumed and Kafka answers.
 
     `resolver` is the seam tests use to map names to loopback (or to refused addresses).
     """
@@ -82,15 +82,21 @@ async def run_dispatcher(settings: DispatcherSettings, resolver: Resolver | None
     listener.engine = engine
     started = False
 
-    async def ready() -> str | None:
+    async def consuming() -> str | None:
         if not started:
             return "starting: loading configurations and joining the consumer group"
         if not follower.running:
             return "configuration follower stopped"
         return None
 
+    async def broker() -> str | None:
+        # Asked through the producer that publishes attempts: if it cannot reach the broker,
+        # nothing this dispatcher fires can be logged or committed.
+        return await broker_problem(producer) if started else "not connected yet"
+
+    readiness = Readiness({"dispatcher": consuming, "broker": broker})
     try:
-        async with ops_endpoints(ready, settings.dispatcher_port, settings.ops_host):
+        async with ops_endpoints(readiness, settings.dispatcher_port, settings.ops_host):
             await follower.start()
             await producer.start()
             await consumer.start()

@@ -23,15 +23,26 @@ TTL_COLUMNS = {
 _TTL_DAYS = re.compile(r"\bTTL\b.*?toIntervalDay\((\d+)\)", re.DOTALL)
 
 
-async def current_ttl_days(store: Store, table: str) -> int | None:
+async def _table_engine(store: Store, table: str) -> tuple[str, str]:
+    """The table's engine name and its full definition (where the TTL clause shows)."""
     rows = await store.select(
-        "SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+        "SELECT engine, engine_full FROM system.tables "
+        "WHERE database = {db:String} AND name = {t:String}",
         {"db": store.database, "t": table},
     )
     if not rows:
         raise LookupError(f"table {store.database}.{table} does not exist; apply the schema first")
-    match = _TTL_DAYS.search(str(rows[0]["engine_full"]))
-    return int(match.group(1)) if match else None
+    return str(rows[0]["engine"]), str(rows[0]["engine_full"])
+
+
+def holds_its_rows(engine: str) -> bool:
+    """Whether a table of this engine stores rows itself, and so can carry a TTL.
+
+    On a cluster (deploy/clickhouse-cluster) the tables the services name are Distributed: they
+    hold no rows, ClickHouse refuses `MODIFY TTL` on them, and the TTL is in the DDL of the
+    `_local` tables on each shard, changed there ON CLUSTER by whoever runs the cluster.
+    """
+    return engine != "Distributed"
 
 
 async def apply_retention(store: Store, log_days: int, rollup_days: int) -> None:
@@ -39,7 +50,19 @@ async def apply_retention(store: Store, log_days: int, rollup_days: int) -> None
         ("postback_attempts", log_days),
         ("postback_attempts_by_minute", rollup_days),
     ):
-        if await current_ttl_days(store, table) == days:
+        engine, engine_full = await _table_engine(store, table)
+        if not holds_its_rows(engine):
+            log.info(
+                "retention of %s not set: it is a %s table (a cluster); its TTL is in the DDL "
+                "of %s_local on each shard (deploy/clickhouse-cluster), not %d days from settings",
+                table,
+                engine,
+                table,
+                days,
+            )
+            continue
+        match = _TTL_DAYS.search(engine_full)
+        if match and int(match.group(1)) == days:
             continue
         ttl = f"{TTL_COLUMNS[table]} + INTERVAL {int(days)} DAY"
         await store.execute(f"ALTER TABLE {store.table(table)} MODIFY TTL {ttl}")

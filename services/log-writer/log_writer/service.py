@@ -21,7 +21,13 @@ from log_writer.retention import apply_retention
 from log_writer.settings import LogWriterSettings
 from log_writer.storing import Backoff, BatchWriter
 from postbacks import topics
-from postbacks.ops_server import ops_endpoints
+from postbacks.ops_server import (
+    Readiness,
+    ReadinessCheck,
+    broker_problem,
+    ops_endpoints,
+    store_problem,
+)
 from postbacks.store import Store
 from postbacks.store.schema import apply_schema
 
@@ -97,16 +103,31 @@ class LogWriter:
             await self._task
 
     async def ready(self) -> str | None:
+        """Whether the consumer loop runs; cheap (no network), so callers may poll it."""
         if self._task is not None and self._task.done():
             return "log-writer stopped consuming"
         return None if self.running else "log-writer not consuming yet"
+
+    def readiness_checks(self) -> dict[str, ReadinessCheck]:
+        """What /readyz asks when the log-writer runs alone: the loop, Kafka and ClickHouse."""
+
+        async def broker() -> str | None:
+            # Through the dead-letter producer, whose client aiokafka makes public; it reaches the
+            # same brokers as the consumer.
+            return await broker_problem(self._producer) if self.running else "not connected yet"
+
+        async def store() -> str | None:
+            return await store_problem(self._store)
+
+        return {"log-writer": self.ready, "broker": broker, "store": store}
 
 
 async def run_log_writer(settings: LogWriterSettings, store: Store) -> None:
     """The log-writer alone (production): its own process, its own ops port."""
     writer = LogWriter(settings, store)
     try:
-        async with ops_endpoints(writer.ready, settings.log_writer_port, settings.ops_host):
+        readiness = Readiness(writer.readiness_checks())
+        async with ops_endpoints(readiness, settings.log_writer_port, settings.ops_host):
             await writer.start()
             log.info("log-writer consuming %s from %s", topics.ATTEMPTS, settings.bootstrap)
             await writer.wait()

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 from fastapi import FastAPI
 
-from postbacks.ops_server import ReadinessCheck, ops_routes
+from postbacks.ops_server import (
+    Readiness,
+    ReadinessCheck,
+    broker_problem,
+    ops_routes,
+    store_problem,
+)
 from postbacks.store import Store
 from query_api import auth, log_routes, postback_routes, refire_routes, stats_routes
 from query_api.auth import TokenTable
@@ -24,7 +30,7 @@ from query_api.refire_settings import RefireSettings
 def build_app(
     store: Store,
     publisher: DispatcherPublisher,
-    extra_checks: Sequence[ReadinessCheck] = (),
+    extra_checks: Mapping[str, ReadinessCheck] | None = None,
     *,
     tokens: TokenTable | None = None,
     limits: QueryLimits | None = None,
@@ -34,6 +40,9 @@ def build_app(
 
     `refires` runs bulk re-fire jobs; QueryApi passes the one it started (and resumed). Without
     it the app makes its own, which starts working at the first job.
+
+    `extra_checks` are what /readyz asks besides ClickHouse and Kafka (in `postbacks dev`: the
+    log-writer and the dispatcher), by the name /readyz reports them under.
 
     /healthz, /readyz, /metrics, /docs and /openapi.json are always open.
     """
@@ -52,20 +61,7 @@ def build_app(
     app.state.publisher = publisher
     app.state.refires = refires or RefireRunner(store, app.state.store, publisher, RefireSettings())
 
-    async def ready() -> str | None:
-        try:
-            await store.ping()
-        except Exception as exc:
-            return f"ClickHouse store not answering: {exc}"
-        if not publisher.started:
-            return "Kafka producer for configurations not started"
-        for check in extra_checks:
-            problem = await check()
-            if problem is not None:
-                return problem
-        return None
-
-    app.router.routes.extend(ops_routes(ready))
+    app.router.routes.extend(ops_routes(_readiness(store, publisher, extra_checks)))
     # Dependencies run in order: the token first, so a request without one learns only that.
     app.include_router(log_routes.router, dependencies=auth.required(tokens, auth.LOGS))
     app.include_router(stats_routes.router, dependencies=auth.required(tokens, auth.LOGS))
@@ -77,3 +73,22 @@ def build_app(
     mount_pages(app)
     install_error_handlers(app)
     return app
+
+
+def _readiness(
+    store: Store,
+    publisher: DispatcherPublisher,
+    extra_checks: Mapping[str, ReadinessCheck] | None,
+) -> Readiness:
+    async def broker() -> str | None:
+        if not publisher.started:
+            return "Kafka producer for configurations not started"
+        return await broker_problem(publisher.producer)
+
+    async def store_ready() -> str | None:
+        # The store itself, not the guarded one: readiness must not queue for a log-query slot.
+        return await store_problem(store)
+
+    checks: dict[str, ReadinessCheck] = {"store": store_ready, "broker": broker}
+    checks.update(extra_checks or {})
+    return Readiness(checks)

@@ -22,6 +22,11 @@ class DispatcherPublisher:
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
         self.started = False
 
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        """The producer, for /readyz to ask the broker over the connections changes travel on."""
+        return self._producer
+
     async def start(self) -> None:
         await self._producer.start()
         self.started = True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 from postbacks.ops_server import ReadinessCheck, serve_asgi
 from postbacks.store import Store
@@ -43,7 +43,7 @@ class QueryApi:
         if resumed:
             log.info("resumed %d unfinished re-fire jobs", resumed)
 
-    async def serve(self, extra_checks: Sequence[ReadinessCheck] = ()) -> None:
+    async def serve(self, extra_checks: Mapping[str, ReadinessCheck] | None = None) -> None:
         """Answer HTTP until cancelled; open to anyone, loudly, when no tokens are configured.
 
         `postbacks query-api` refuses to start without tokens, so only `dev` (and tests) get
