@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS postbacks.postback_attempts
     latency_ms      UInt32 CODEC(T64, ZSTD(1))               COMMENT 'Milliseconds from request start to the end of the body read',
     trigger         LowCardinality(String) DEFAULT 'auto'    COMMENT 'auto (an input fired it), refire (an explicit re-send) or test (a test fire)',
     refire_of       Nullable(UUID)                           COMMENT 'For a refire: the attempt it repeats; NULL otherwise',
+    attempt_number  UInt8 DEFAULT 1                          COMMENT '1 for the first attempt of a postback; 2, 3, ... for the retries of its configuration''s retry policy',
     source          String CODEC(ZSTD(3))                    COMMENT 'The input message as JSON, so a re-fire can render the postback again',
     -- Equality lookups on columns that are not a prefix of the key: one attempt (detail view,
     -- re-fires, the log-writer's replay check), one transaction, one publisher or offer.

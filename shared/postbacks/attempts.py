@@ -56,4 +56,6 @@ class AttemptRecord(BaseModel):
     latency_ms: Annotated[int, Field(ge=0)]
     trigger: Trigger = Trigger.AUTO
     refire_of: UUID | None = None
+    # 1 for the first attempt of a postback, 2.. for the retries of a retry policy (configs.py).
+    attempt_number: Annotated[int, Field(ge=1, le=255)] = 1
     source: str = Field(description="the input message as JSON, so a re-fire can render again")

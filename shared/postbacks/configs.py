@@ -23,6 +23,16 @@ from postbacks.templates import render_json
 
 DEFAULT_TIMEOUT_MS = 10_000  # connect, headers and body together (issue 4)
 DEFAULT_CONNECT_TIMEOUT_MS = 3000
+# Retry policy and delay (issue 9 item 5): off by default, as in the reference product.
+MAX_ATTEMPTS = 10
+DEFAULT_RETRY_INITIAL_DELAY_MS = 1000
+DEFAULT_RETRY_MAX_DELAY_MS = 60_000
+MAX_RETRY_DELAY_MS = 600_000
+# A postback that waits (its delay, or between retries) keeps its input's offset uncommitted and
+# counts toward the dispatcher's bound of admitted postbacks, so waits are bounded: a long one
+# would hold back the commits of everything after it on the partition, and be redone after a
+# restart. Longer schedules belong to a re-fire.
+MAX_DELAY_MS = 300_000
 MAX_BODY = 65_536
 MAX_HEADERS = 50
 
@@ -83,6 +93,16 @@ class PostbackConfigIn(BaseModel):
     # min(connect_timeout_ms, timeout_ms), so a short timeout_ms alone stays valid.
     connect_timeout_ms: Annotated[int, Field(ge=100, le=30_000)] = DEFAULT_CONNECT_TIMEOUT_MS
     enabled: bool = True
+    # Retries (dispatcher/retry_policy.py): 1 = no retry. Only postbacks an input fires are
+    # retried or delayed; a test fire or a re-fire is one explicit attempt.
+    retry_max_attempts: Annotated[int, Field(ge=1, le=MAX_ATTEMPTS)] = 1
+    retry_initial_delay_ms: Annotated[int, Field(ge=100, le=MAX_RETRY_DELAY_MS)] = (
+        DEFAULT_RETRY_INITIAL_DELAY_MS
+    )
+    retry_max_delay_ms: Annotated[int, Field(ge=100, le=MAX_RETRY_DELAY_MS)] = (
+        DEFAULT_RETRY_MAX_DELAY_MS
+    )
+    delay_ms: Annotated[int, Field(ge=0, le=MAX_DELAY_MS)] = 0  # before the first attempt
 
     @field_validator("name")
     @classmethod
@@ -149,6 +169,11 @@ class PostbackConfigIn(BaseModel):
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Self:
+        if self.retry_max_delay_ms < self.retry_initial_delay_ms:
+            raise ValueError(
+                f"retry_max_delay_ms ({self.retry_max_delay_ms}) must be at least "
+                f"retry_initial_delay_ms ({self.retry_initial_delay_ms}): it caps each wait"
+            )
         if self.event_id is not None and self.type is not PostbackType.EVENT:
             raise ValueError("event_id is only allowed when type is Event")
         if self.type is PostbackType.CLICK and self.statuses != [ConversionStatus.APPROVED]:

@@ -120,5 +120,5 @@ async def test_every_column_has_a_comment(embedded_store: EmbeddedStore) -> None
         "AND table IN ('postback_attempts', 'postback_attempts_by_minute')",
         {"db": embedded_store.database},
     )
-    assert len(columns) == 19 + 13
+    assert len(columns) == 20 + 13  # the log (attempt_number included) and the rollup
     assert [f"{c['table']}.{c['name']}" for c in columns if not c["comment"]] == []

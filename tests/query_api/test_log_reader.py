@@ -352,6 +352,7 @@ def expected_item(record: AttemptRecord) -> dict[str, Any]:
         "latency_ms": record.latency_ms,
         "trigger": record.trigger.value,
         "refire_of": None if record.refire_of is None else str(record.refire_of),
+        "attempt_number": record.attempt_number,
         "source": record.source,
     }
 

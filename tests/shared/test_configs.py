@@ -327,3 +327,40 @@ def test_a_url_httpx_could_not_send_is_refused_at_save(char: str) -> None:
         httpx.Request("GET", render_url(url, {"transaction_id": "t"}))
     with pytest.raises(ValidationError, match="control characters"):
         validate(payload(url=url))
+
+
+# Retry policy and delay (issue 9 item 5): off by default, bounded, and each refusal names its
+# field first, as the pages place a message beside the field it starts with.
+def test_retries_and_delay_are_off_by_default() -> None:
+    config = validate(payload())
+    assert (config.retry_max_attempts, config.delay_ms) == (1, 0)
+    assert (config.retry_initial_delay_ms, config.retry_max_delay_ms) == (1000, 60_000)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"retry_max_attempts": 0}, "retry_max_attempts"),
+        ({"retry_max_attempts": 11}, "retry_max_attempts"),
+        ({"retry_initial_delay_ms": 99}, "retry_initial_delay_ms"),
+        ({"retry_max_delay_ms": 600_001}, "retry_max_delay_ms"),
+        ({"delay_ms": -1}, "delay_ms"),
+        ({"delay_ms": 300_001}, "delay_ms"),
+    ],
+)
+def test_retry_and_delay_bounds_name_the_field(fields: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        validate(payload(**fields))
+    assert [e["loc"] for e in caught.value.errors()] == [(field,)]
+
+
+def test_the_longest_wait_must_be_at_least_the_first() -> None:
+    message = refusal(payload(retry_initial_delay_ms=5000, retry_max_delay_ms=1000))
+    assert "retry_max_delay_ms (1000) must be at least retry_initial_delay_ms (5000)" in message
+
+
+def test_a_retry_policy_within_bounds_is_kept() -> None:
+    fields = {"retry_max_attempts": 10, "retry_initial_delay_ms": 100}
+    fields |= {"retry_max_delay_ms": 600_000, "delay_ms": 300_000}
+    config = validate(payload(**fields))
+    assert config.model_dump(include=set(fields)) == fields

@@ -20,6 +20,7 @@ import msgspec
 
 from postbacks.dead_letters import KafkaRecord, dead_letter
 
+UInt8 = Annotated[int, msgspec.Meta(ge=0, le=2**8 - 1)]
 UInt16 = Annotated[int, msgspec.Meta(ge=0, le=2**16 - 1)]
 UInt32 = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
 # msgspec takes no bound past int64 (`le=2**64 - 1`), so problem_with checks the upper one.
@@ -52,6 +53,7 @@ class AttemptRow(msgspec.Struct):
     server_response: str = ""
     trigger: Literal["auto", "refire", "test"] = "auto"
     refire_of: uuid.UUID | None = None
+    attempt_number: UInt8 = 1
 
 
 _decoder = msgspec.json.Decoder(AttemptRow)

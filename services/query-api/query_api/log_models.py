@@ -31,6 +31,9 @@ class LogItem(BaseModel):
     latency_ms: int
     trigger: str = Field(description="auto, refire or test")
     refire_of: str | None = Field(description="The attempt a re-fire repeats")
+    attempt_number: int = Field(
+        description="1 for a postback's first attempt; 2, 3, ... for its retries"
+    )
 
 
 class LogRecord(LogItem):

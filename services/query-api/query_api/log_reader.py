@@ -40,6 +40,7 @@ _COLUMNS = (
     "latency_ms",
     "trigger",
     "refire_of",
+    "attempt_number",
     "source",
 )
 _LIST_COLUMNS = tuple(c for c in _COLUMNS if c != "source")
