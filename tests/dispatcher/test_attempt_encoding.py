@@ -43,6 +43,7 @@ ATTEMPTS = st.builds(
     latency_ms=st.integers(min_value=0, max_value=2**32 - 1),
     trigger=st.sampled_from(Trigger),
     refire_of=st.none() | st.uuids(),
+    attempt_number=st.integers(min_value=1, max_value=255),
     source=TEXT,
 )
 
@@ -75,7 +76,9 @@ def test_a_typical_attempt_and_its_utc_milliseconds() -> None:
         latency_ms=300,
         trigger=Trigger.REFIRE,
         refire_of=None,
+        attempt_number=2,
         source='{"transaction_id":"tx\\n1"}',
     )
     assert attempt.to_json() == attempt.record().model_dump_json().encode()
     assert b'"attempted_at":"2026-01-02T03:04:05.123000Z"' in attempt.to_json()
+    assert b'"refire_of":null,"attempt_number":2,"source":' in attempt.to_json()

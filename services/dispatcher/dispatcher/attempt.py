@@ -44,6 +44,7 @@ class Attempt:
     latency_ms: int
     trigger: Trigger
     refire_of: UUID | None
+    attempt_number: int
     source: str
 
     def to_json(self) -> bytes:

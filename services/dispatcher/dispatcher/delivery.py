@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -20,17 +21,31 @@ from postbacks.inputs import ClickInput, EventInput
 ATTEMPT_HEADER = "X-Postback-Attempt-Id"
 
 
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x, once per postback
+class Outcome:
+    """An attempt and what the retry policy needs to judge it (retry_policy.py)."""
+
+    attempt: Attempt
+    failure: DeliveryFailure | None = None  # why there was no HTTP response
+    retry_after: str | None = None  # the answer's Retry-After header
+
+
 class Deliverer:
     def __init__(self, client: PostbackHttpClient) -> None:
         self._client = client
 
     async def fire_job(
-        self, config: PostbackConfig, message: ClickInput, request: FireRequest | None
-    ) -> Attempt:
-        """An input's postback, or a test fire / re-fire with its own attempt id."""
+        self,
+        config: PostbackConfig,
+        message: ClickInput,
+        request: FireRequest | None,
+        attempt_number: int = 1,
+    ) -> Outcome:
+        """An input's postback (its `attempt_number`th attempt), or a test fire / re-fire with
+        its own attempt id."""
         if request is None:
-            return await self.fire(config, message)
-        return await self.fire(
+            return await self.send(config, message, attempt_number=attempt_number)
+        return await self.send(
             config,
             message,
             trigger=request.trigger,
@@ -44,6 +59,7 @@ class Deliverer:
         message: ClickInput,
         failure: DeliveryFailure,
         request: FireRequest | None,
+        attempt_number: int = 1,
     ) -> Attempt:
         """The Failed attempt of a postback that was never sent (e.g. its host is overloaded)."""
         attempt_id = request.attempt_id if request else uuid.uuid4()
@@ -58,6 +74,7 @@ class Deliverer:
             outcome=(0, str(failure), ""),
             trigger=request.trigger if request else Trigger.AUTO,
             refire_of=request.refire_of if request else None,
+            attempt_number=attempt_number,
         )
 
     async def fire(
@@ -70,6 +87,22 @@ class Deliverer:
         refire_of: UUID | None = None,
     ) -> Attempt:
         """Send one postback; every outcome, failures included, comes back as a record."""
+        outcome = await self.send(
+            config, message, trigger=trigger, attempt_id=attempt_id, refire_of=refire_of
+        )
+        return outcome.attempt
+
+    async def send(
+        self,
+        config: PostbackConfig,
+        message: ClickInput,
+        *,
+        trigger: Trigger = Trigger.AUTO,
+        attempt_id: UUID | None = None,
+        refire_of: UUID | None = None,
+        attempt_number: int = 1,
+    ) -> Outcome:
+        """`fire`, with what the retry policy needs to judge the outcome."""
         attempt_id = attempt_id or uuid.uuid4()
         rendered = render(config, message, attempt_id)
         headers = [(name.decode(), value.decode()) for name, value in rendered.headers]
@@ -77,6 +110,8 @@ class Deliverer:
         attempted_at = now_ms()
         started = time.perf_counter()
         code, error, body = 0, "", ""
+        failure: DeliveryFailure | None = None
+        retry_after: str | None = None
         try:
             answer = await self._client.send(
                 config.method.value,
@@ -86,11 +121,12 @@ class Deliverer:
                 connect_timeout_ms=min(config.connect_timeout_ms, config.timeout_ms),
                 timeout_ms=config.timeout_ms,
             )
-        except DeliveryFailure as failure:
-            error = str(failure)
+        except DeliveryFailure as exc:
+            failure, error = exc, str(exc)
         else:
             code, body, error = answer.status, answer.body, http_error(answer)
-        return _attempt(
+            retry_after = answer.retry_after
+        attempt = _attempt(
             config,
             message,
             attempt_id=attempt_id,
@@ -100,7 +136,9 @@ class Deliverer:
             outcome=(code, error, body),
             trigger=trigger,
             refire_of=refire_of,
+            attempt_number=attempt_number,
         )
+        return Outcome(attempt, failure, retry_after)
 
 
 def _attempt(
@@ -114,6 +152,7 @@ def _attempt(
     outcome: tuple[int, str, str],
     trigger: Trigger,
     refire_of: UUID | None,
+    attempt_number: int,
 ) -> Attempt:
     code, error, body = outcome
     return Attempt(
@@ -135,6 +174,7 @@ def _attempt(
         latency_ms=round((time.perf_counter() - started) * 1000),
         trigger=trigger,
         refire_of=refire_of,
+        attempt_number=attempt_number,
         source=message.model_dump_json(exclude_none=True),
     )
 

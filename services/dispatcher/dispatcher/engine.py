@@ -16,6 +16,14 @@ Bounds, so memory stays flat whatever publishers do:
 At least once: an input's offset is committed only when all its attempts (or its dead letter)
 are acknowledged by the broker (offsets.py). After a crash the uncommitted inputs are consumed
 again and their postbacks re-sent; each request carries X-Postback-Attempt-Id.
+
+Delays and retries (issue 9 item 5, off by default): a postback whose configuration asks for a
+delay, or whose failed attempt its retry policy tries again (retry_policy.py), waits as a timer
+(timed_waits.py) holding no HTTP slot. Each attempt is published at once as its own record; a
+retry adds one output to its input before the failed attempt is published, so the input's
+offset is committed only after its last attempt is acknowledged, and the wait counts toward
+`max_pending`. At shutdown a wait that cannot end within the grace period is abandoned and its
+input left uncommitted: it is consumed again after the restart and fired from attempt 1.
 """
 
 from __future__ import annotations
@@ -24,8 +32,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
@@ -33,43 +39,19 @@ from aiokafka.errors import KafkaError
 from dispatcher import metrics
 from dispatcher.attempt import Attempt
 from dispatcher.config_table import ConfigTable
-from dispatcher.delivery import Deliverer
+from dispatcher.delivery import Deliverer, Outcome
 from dispatcher.failures import HostOverloaded
 from dispatcher.offsets import OffsetTracker, PartitionProgress
-from dispatcher.processing import Job, plan
+from dispatcher.processing import plan
 from dispatcher.publishing import BatchPublisher
+from dispatcher.retry_policy import next_retry_ms
 from dispatcher.scheduler import Admission, HostScheduler
+from dispatcher.timed_waits import TimedWaits
+from dispatcher.work import EngineLimits as EngineLimits  # re-exported: settings.py imports it here
+from dispatcher.work import PublishFailed, Work, host_of
 from postbacks import topics
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class EngineLimits:
-    max_in_flight: int = 1024
-    per_host: int = 64
-    waiting_per_host: int = 1000
-    max_line_wait_s: float = 5.0
-    max_pending: int = 20_000
-    max_batch: int = 500
-    commit_interval_s: float = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class Work:
-    job: Job
-    progress: PartitionProgress
-    offset: int
-
-
-def host_of(url: str) -> str:
-    """The publisher host a URL template sends to (macros cannot stand in the host: configs.py)."""
-    parts = urlsplit(url)
-    return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname or "?"
-
-
-class PublishFailed(RuntimeError):
-    """The broker refused an attempt record: stop, so uncommitted inputs are consumed again."""
 
 
 class DeliveryEngine:
@@ -95,6 +77,8 @@ class DeliveryEngine:
             max_line_wait_s=limits.max_line_wait_s,
         )
         self._pending = 0  # admitted outputs (attempts, dead letters) not yet acknowledged
+        self._waits: TimedWaits[Work] = TimedWaits(self._wait_over, self._abandon)
+        self._resubmits: set[asyncio.Task[None]] = set()  # due waits that met a full line
         self._room = asyncio.Event()
         self._failure: BaseException | None = None
         self._stopping = False
@@ -165,7 +149,11 @@ class DeliveryEngine:
         for job in decided.jobs:
             work = Work(job, progress, record.offset)
             host = host_of(job.config.url)
-            await self._submit(host, work)
+            if job.config.delay_ms and job.request is None:
+                self._waits.add(job.config.delay_ms / 1000, host, work)
+                metrics.TIMED_WAITS.set(len(self._waits))
+            else:
+                await self._submit(host, work)
         self._update_gauges()
 
     async def _submit(self, host: str, work: Work) -> None:
@@ -177,16 +165,55 @@ class DeliveryEngine:
             metrics.SHED.inc()
             job = work.job
             failure = HostOverloaded(host, running, waiting)
-            await self._record(
-                self._deliverer.unsent(job.config, job.message, failure, job.request), work
+            unsent = self._deliverer.unsent(
+                job.config, job.message, failure, job.request, work.attempt_number
             )
+            await self._record(unsent, work)
 
     async def _deliver(self, work: Work) -> None:
         job = work.job
-        attempt = await self._deliverer.fire_job(job.config, job.message, job.request)
+        outcome = await self._deliverer.fire_job(
+            job.config, job.message, job.request, work.attempt_number
+        )
+        attempt = outcome.attempt
         metrics.DELIVERY_SECONDS.observe(attempt.latency_ms / 1000)  # sent ones only
+        # One comparison when retries are off (the default): retry_max_attempts is 1.
+        if job.config.retry_max_attempts > work.attempt_number and job.request is None:
+            self._maybe_retry(work, outcome)
         await self._record(attempt, work)
         self._update_gauges()
+
+    def _maybe_retry(self, work: Work, outcome: Outcome) -> None:
+        delay_ms = next_retry_ms(work.job.config, work.attempt_number, outcome)
+        if delay_ms is None:
+            return
+        # Before the failed attempt is published: its acknowledgement must not finish the input.
+        work.progress.add_part(work.offset)
+        self._pending += 1
+        metrics.RETRIES.inc()
+        retry = Work(work.job, work.progress, work.offset, work.attempt_number + 1)
+        self._waits.add(delay_ms / 1000, host_of(work.job.config.url), retry)
+        metrics.TIMED_WAITS.set(len(self._waits))
+
+    def _wait_over(self, host: str, work: Work) -> None:
+        """A delay or backoff ended: to its host's slots, or (line full) through `_submit`."""
+        if self._scheduler.submit(host, work) is not Admission.ACCEPTED:
+            task = asyncio.create_task(self._resubmit(host, work))
+            self._resubmits.add(task)
+            task.add_done_callback(self._resubmits.discard)
+        metrics.TIMED_WAITS.set(len(self._waits))
+        self._update_gauges()
+
+    async def _resubmit(self, host: str, work: Work) -> None:
+        with contextlib.suppress(PublishFailed):  # run() raises it too, and stops
+            await self._submit(host, work)
+
+    def _abandon(self, work: Work) -> None:
+        """A wait that will not fire: its input is never marked done, so never committed."""
+        self._pending -= 1
+        if self._pending < self._limits.max_pending:
+            self._room.set()
+        metrics.TIMED_WAITS.set(len(self._waits))
 
     async def _record(self, attempt: Attempt, work: Work) -> None:
         metrics.count_attempt(
@@ -251,22 +278,40 @@ class DeliveryEngine:
         """Before a rebalance takes partitions: commit what is done; the rest is re-read by the
         next owner (at least once)."""
         await self.commit()
+        # Waits of those inputs are the next owner's now: it consumes them again.
+        gone = set(self._tracker.progress_of(partitions))
+        self._waits.abandon_where(lambda _, work: work.progress in gone)
         self._tracker.forget(partitions)
 
     async def drain(self, grace_s: float) -> bool:
         """After `stop()`: let in-flight postbacks finish (at most `grace_s`), publish their
-        attempts, commit. True when everything admitted finished in time."""
-        idle = asyncio.ensure_future(self._scheduler.wait_idle())
-        done, _ = await asyncio.wait({idle}, timeout=grace_s)
-        finished = bool(done)
-        if not finished:
-            idle.cancel()
+        attempts, commit. True when everything admitted finished in time.
+
+        Delays and retries due within `grace_s` still fire; later ones are abandoned at once
+        (their inputs stay uncommitted and are consumed again after the restart)."""
+        deadline = asyncio.get_running_loop().time() + grace_s
+        self._waits.close(deadline)
+        settled = asyncio.ensure_future(self._settle())
+        done, _ = await asyncio.wait({settled}, timeout=grace_s)
+        finished = bool(done) and not self._waits.late
+        if self._waits.late:
+            log.warning(
+                "shutdown: %d postbacks waiting for a delay or retry due after the %.1f s grace "
+                "period abandoned; their inputs stay uncommitted and will be fired again",
+                self._waits.late,
+                grace_s,
+            )
+        if not done:
+            settled.cancel()
             log.warning(
                 "shutdown: %d postbacks still in flight after %.1f s; their inputs stay "
                 "uncommitted and will be fired again",
-                self._scheduler.in_flight + self._scheduler.waiting,
+                self._scheduler.in_flight + self._scheduler.waiting + len(self._resubmits),
                 grace_s,
             )
+            self._waits.abandon_where(lambda _, __: True)
+            for task in list(self._resubmits):
+                task.cancel()
             await self._scheduler.cancel_all()
         try:
             await self._attempts.close()
@@ -277,6 +322,19 @@ class DeliveryEngine:
         await self.commit()
         self._update_gauges()
         return finished and self._failure is None
+
+    async def _settle(self) -> None:
+        """Until nothing is sent, waits for a slot, or waits for its delay or backoff."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._scheduler.wait_idle()
+            if self._resubmits:
+                await asyncio.gather(*list(self._resubmits), return_exceptions=True)
+                continue
+            due = self._waits.next_due()
+            if due is None:
+                return
+            await asyncio.sleep(max(0.0, due - loop.time()))
 
     def _update_gauges(self) -> None:
         metrics.IN_FLIGHT.set(self._scheduler.in_flight)

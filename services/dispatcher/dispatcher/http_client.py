@@ -53,6 +53,7 @@ class HttpAnswer:
     reason: str
     location: str | None
     body: str  # at most SERVER_RESPONSE_LIMIT bytes of it, marked when cut
+    retry_after: str | None = None  # the Retry-After header of a failed answer (retry_policy.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +236,11 @@ class PostbackHttpClient:
                 text = bytes(await response.bytes()).decode("utf-8", errors="replace")
             else:
                 text = await _read_capped(response.body_reader)
-            return HttpAnswer(status, _reason(status), response.get_header("location"), text)
+            # Read only from failures: a success never needs it, and the hot path is successes.
+            retry_after = response.get_header("retry-after") if status >= 400 else None
+            return HttpAnswer(
+                status, _reason(status), response.get_header("location"), text, retry_after
+            )
 
     async def close(self) -> None:
         clients, self._clients = list(self._clients.values()), OrderedDict()

@@ -25,6 +25,14 @@ SHED = Counter(
     "postbacks_dispatcher_host_overloaded_total",
     "Postbacks failed unsent because their host's slots and waiting line were full",
 )
+RETRIES = Counter(
+    "postbacks_dispatcher_retries_total",
+    "Failed attempts scheduled to be tried again by their configuration's retry policy",
+)
+TIMED_WAITS = Gauge(
+    "postbacks_dispatcher_timed_waits",
+    "Postbacks waiting for a configured delay or a retry's backoff (no HTTP slot held)",
+)
 CONSUMER_LAG = Gauge(
     "postbacks_dispatcher_consumer_lag",
     "Messages on an input partition not yet read by this dispatcher",

@@ -27,6 +27,11 @@ class PartitionProgress:
             self._open.append(offset)
             self._remaining[offset] = parts
 
+    def add_part(self, offset: int) -> None:
+        """One more output for an unfinished record: a retry that will publish its own attempt
+        (called before the failed attempt's record is published, so the record stays open)."""
+        self._remaining[offset] += 1
+
     def finish_part(self, offset: int) -> None:
         left = self._remaining[offset] - 1
         if left:
@@ -71,6 +76,9 @@ class OffsetTracker:
             if offset is not None and offset != self._committed.get(partition):
                 moved[partition] = offset
         return moved
+
+    def progress_of(self, partitions: set[TopicPartition]) -> list[PartitionProgress]:
+        return [p for tp, p in self._partitions.items() if tp in partitions]
 
     def committed(self, offsets: dict[TopicPartition, int]) -> None:
         self._committed.update(offsets)

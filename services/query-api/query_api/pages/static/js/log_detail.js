@@ -52,6 +52,8 @@ function content(record) {
       entry("Server response", "detail-response-cell", h("pre", { id: "detail-response", class: "block" }, record.server_response || "(empty)")),
       entry("Latency", "detail-latency", `${record.latency_ms} ms`),
       entry("Trigger", "detail-trigger", record.trigger),
+      // 1 unless the configuration's retry policy tried again (2, 3, ...).
+      entry("Attempt number", "detail-attempt-number", `Attempt ${record.attempt_number ?? 1}`),
       entry("Attempt ID", "detail-attempt", record.attempt_id),
       record.refire_of ? entry("Re-fire of", "detail-refire", record.refire_of) : [],
     ),

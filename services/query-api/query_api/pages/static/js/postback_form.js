@@ -4,7 +4,12 @@
 import { ApiError, api } from "./api.js";
 import { byId, fill, h, openDialog } from "./dom.js";
 
-const FIELDS = ["name", "type", "offer_id", "publisher_id", "event_id", "statuses", "method", "url", "body", "content_type", "headers", "timeout_ms", "connect_timeout_ms", "enabled"];
+const FIELDS = ["name", "type", "offer_id", "publisher_id", "event_id", "statuses", "method", "url", "body", "content_type", "headers", "timeout_ms", "connect_timeout_ms", "delay_ms", "retry_max_attempts", "retry_initial_delay_ms", "retry_max_delay_ms", "enabled"];
+// The optional numeric fields: their input, and left out of the payload when empty.
+const NUMBERS = [
+  ["timeout_ms", "pb-timeout"], ["connect_timeout_ms", "pb-connect-timeout"], ["delay_ms", "pb-delay"],
+  ["retry_max_attempts", "pb-retry-attempts"], ["retry_initial_delay_ms", "pb-retry-initial"], ["retry_max_delay_ms", "pb-retry-max"],
+];
 // What the server adds to a configuration; everything else is the client's to send back.
 const BOOKKEEPING = new Set(["id", "created_at", "updated_at", "version"]);
 // Where focus goes when the API names a field.
@@ -12,7 +17,7 @@ const FOCUS = {
   name: "pb-name", type: "pb-type", offer_id: "pb-offer", publisher_id: "pb-publisher",
   event_id: "pb-event", statuses: "pb-status-approved", method: "pb-method", url: "pb-url",
   body: "pb-body", content_type: "pb-content-type", headers: "add-header",
-  timeout_ms: "pb-timeout", connect_timeout_ms: "pb-connect-timeout", enabled: "pb-enabled-box",
+  enabled: "pb-enabled-box", ...Object.fromEntries(NUMBERS),
 };
 
 /** What PUT and POST take: a stored configuration without its bookkeeping. */
@@ -69,8 +74,7 @@ export class PostbackForm {
     byId("pb-url").value = c.url || "";
     byId("pb-body").value = c.body ?? "";
     byId("pb-content-type").value = c.content_type;
-    byId("pb-timeout").value = c.timeout_ms ?? "";
-    byId("pb-connect-timeout").value = c.connect_timeout_ms ?? "";
+    for (const [field, id] of NUMBERS) byId(id).value = c[field] ?? "";
     byId("pb-enabled-box").checked = c.enabled;
     fill(byId("header-rows"));
     for (const [name, value] of Object.entries(c.headers || {})) this.addHeader(name, value, false);
@@ -121,7 +125,7 @@ export class PostbackForm {
       enabled: byId("pb-enabled-box").checked,
     };
     // Empty: left out, so the server's default applies.
-    for (const [field, id] of [["timeout_ms", "pb-timeout"], ["connect_timeout_ms", "pb-connect-timeout"]]) {
+    for (const [field, id] of NUMBERS) {
       const value = number(byId(id).value, undefined);
       if (value !== undefined) payload[field] = value;
     }

@@ -1,0 +1,40 @@
+"""What the delivery engine passes around: its limits, and one postback to fire for one input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from dispatcher.offsets import PartitionProgress
+from dispatcher.processing import Job
+
+
+@dataclass(frozen=True, slots=True)
+class EngineLimits:
+    max_in_flight: int = 1024
+    per_host: int = 64
+    waiting_per_host: int = 1000
+    max_line_wait_s: float = 5.0
+    max_pending: int = 20_000
+    max_batch: int = 500
+    commit_interval_s: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """One attempt of a job: its input's progress reports when the attempt's record is acked."""
+
+    job: Job
+    progress: PartitionProgress
+    offset: int
+    attempt_number: int = 1  # 2, 3, ... for the retries of a retry policy
+
+
+def host_of(url: str) -> str:
+    """The publisher host a URL template sends to (macros cannot stand in the host: configs.py)."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname or "?"
+
+
+class PublishFailed(RuntimeError):
+    """The broker refused an attempt record: stop, so uncommitted inputs are consumed again."""
