@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Literal
 
+import aiohttp
 import httpx
 import orjson
 
@@ -89,23 +90,25 @@ async def pick_cases(store: Store, now_ms: int, deep_pages: int, page_limit: int
     return [replace(c, matching_rows=await _matching_rows(store, c.params)) for c in cases]
 
 
-def api_call(client: httpx.AsyncClient, case: Case, verify: bool = False) -> Call:
+def api_call(client: aiohttp.ClientSession, case: Case, verify: bool = False) -> Call:
     """One GET of the case through the API; Rejected unless it answers 200 (and, with
     `verify`, unless every item has the case's `expect` fields)."""
+    url = f"{case.path}?{case.query_string}"
 
     async def call() -> object:
         try:
-            response = await client.get(case.path, params=case.params)
-        except httpx.TransportError as exc:  # timeouts included: no answer at all
+            async with client.get(url) as response:
+                body = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:  # no answer at all
             raise Rejected(f"no answer: {type(exc).__name__} {exc}".strip()) from exc
-        if response.status_code != 200:
-            raise Rejected(f"HTTP {response.status_code}: {response.text[:300]}")
+        if response.status != 200:
+            raise Rejected(f"HTTP {response.status}: {body[:300].decode(errors='replace')}")
         if verify and case.expect:
-            for item in orjson.loads(response.content)["items"]:
+            for item in orjson.loads(body)["items"]:
                 wrong = {k: item[k] for k, v in case.expect if item[k] != v}
                 if wrong:
                     raise Rejected(f"wrong answer: an item with {wrong} for {case.query_string}")
-        return response
+        return body
 
     return call
 
