@@ -116,6 +116,19 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def lone_surrogate_reason(value: bytes) -> str | None:
+    """Why a JSON document with an escaped lone surrogate is refused, naming the field; None
+    when it has none (or is not JSON). For readers that decode with msgspec, whose own error
+    for it ("Input data was truncated") does not say what is wrong."""
+    if not _SURROGATE_ESCAPE.search(value):
+        return None
+    try:
+        _refuse_lone_surrogates(json.loads(value), "")
+    except ValueError as exc:  # JSONDecodeError included: then it is not about surrogates
+        return None if isinstance(exc, json.JSONDecodeError) else str(exc)
+    return None
+
+
 def _refuse_lone_surrogates(node: Any, path: str) -> None:
     """Raise ValueError naming the first field (by its path) whose value or name holds one."""
     if isinstance(node, str):

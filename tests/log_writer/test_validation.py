@@ -41,6 +41,8 @@ def with_fields(record: AttemptRecord, **changes: object) -> bytes:
         (with_fields(attempt(1), latency_ms=2**32), "$.latency_ms"),
         (with_fields(attempt(1), url=None), "$.url"),
         (with_fields(attempt(1), transaction_id=...), "transaction_id"),
+        # json.dumps writes the lone surrogate as the escape \ud800, as a broken producer would.
+        (with_fields(attempt(1), transaction_id="tx-\ud800"), "transaction_id: lone surrogate"),
     ],
 )
 def test_a_record_that_does_not_fit_is_dead_lettered_with_its_reason(

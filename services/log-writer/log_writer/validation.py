@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from postbacks.dead_letters import KafkaRecord, dead_letter
+from postbacks.inputs import lone_surrogate_reason
 
 UInt8 = Annotated[int, msgspec.Meta(ge=0, le=2**8 - 1)]
 UInt16 = Annotated[int, msgspec.Meta(ge=0, le=2**16 - 1)]
@@ -83,7 +84,7 @@ def problem_with(value: bytes | None) -> tuple[AttemptRow | None, str | None]:
     try:
         row = _decoder.decode(value)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
-        return None, f"invalid attempt record: {exc}"
+        return None, f"invalid attempt record: {lone_surrogate_reason(value) or exc}"
     for name in ("offer_id", "publisher_id"):
         if getattr(row, name) > UINT64_MAX:
             return None, f"invalid attempt record: {name} is more than UInt64 holds - at `$.{name}`"
