@@ -35,6 +35,12 @@ from query_api.settings import QueryApiSettings
 
 log = logging.getLogger(__name__)
 
+# A dispatcher that exits is started again after RESTART_PAUSE_S, doubled at each exit up to
+# MAX_RESTART_PAUSE_S, and back to RESTART_PAUSE_S once one has run STABLE_RUN_S.
+RESTART_PAUSE_S = 1.0
+MAX_RESTART_PAUSE_S = 30.0
+STABLE_RUN_S = 60.0
+
 
 class DevSettings(QueryApiSettings, LogWriterSettings, DispatcherSettings):
     """Every setting of every service: `dev` runs them all."""
@@ -64,34 +70,86 @@ async def kafka(settings: DevSettings) -> AsyncIterator[str]:
 @contextlib.asynccontextmanager
 async def dispatcher_process(
     bootstrap: str, port: int, allowed_networks: str = LOOPBACK
-) -> AsyncIterator[Process]:
-    env = {
-        **os.environ,
-        "POSTBACKS_KAFKA_BOOTSTRAP": bootstrap,
-        "POSTBACKS_DISPATCHER_PORT": str(port),
-        "POSTBACKS_ALLOWED_NETWORKS": allowed_networks,
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "postbacks_cli",
-        "dispatcher",
-        env=env,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=die_with_parent,
-        start_new_session=True,  # stopped by this process, in order (see EmbeddedBroker.start)
-    )
+) -> AsyncIterator[SupervisedDispatcher]:
+    dispatcher = SupervisedDispatcher(bootstrap, port, allowed_networks)
+    await dispatcher.start()
     try:
-        yield process
+        yield dispatcher
     finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await dispatcher.stop()
         log.info("dispatcher stopped")
+
+
+class SupervisedDispatcher:
+    """The dispatcher child, started again when it exits on its own.
+
+    The dispatcher stops on purpose when the broker does not acknowledge its attempts (it never
+    commits what it has not published, so stopping loses nothing), and may die for other
+    reasons; in production the orchestrator restarts it (compose: `restart: unless-stopped`).
+    Here this does, after a pause that doubles while restarts keep failing (1 s to 30 s), so a
+    dispatcher that cannot start does not spin.
+    """
+
+    def __init__(self, bootstrap: str, port: int, allowed_networks: str) -> None:
+        self._env = {
+            **os.environ,
+            "POSTBACKS_KAFKA_BOOTSTRAP": bootstrap,
+            "POSTBACKS_DISPATCHER_PORT": str(port),
+            "POSTBACKS_ALLOWED_NETWORKS": allowed_networks,
+        }
+        self._process: Process | None = None
+        self._watching: asyncio.Task[None] | None = None
+        self.restarts = 0
+
+    @property
+    def process(self) -> Process:
+        assert self._process is not None, "start() first"
+        return self._process
+
+    async def start(self) -> None:
+        self._process = await self._spawn()
+        self._watching = asyncio.create_task(self._watch(), name="dispatcher-supervisor")
+
+    async def _spawn(self) -> Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "postbacks_cli",
+            "dispatcher",
+            env=self._env,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+            start_new_session=True,  # stopped by this process, in order (see EmbeddedBroker.start)
+        )
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        pause = RESTART_PAUSE_S
+        while True:
+            started = loop.time()
+            code = await self.process.wait()
+            if loop.time() - started > STABLE_RUN_S:
+                pause = RESTART_PAUSE_S
+            log.error("dispatcher exited with code %d; starting it again in %.0f s", code, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, MAX_RESTART_PAUSE_S)
+            self._process = await self._spawn()
+            self.restarts += 1
+
+    async def stop(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watching
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
 
 async def run_dev(settings: DevSettings) -> None:
@@ -121,13 +179,13 @@ async def run_dev(settings: DevSettings) -> None:
 class DispatcherProbe:
     """Readiness of the dispatcher child, asked over its ops port."""
 
-    def __init__(self, process: Process, port: int) -> None:
-        self._process = process
+    def __init__(self, dispatcher: SupervisedDispatcher, port: int) -> None:
+        self._dispatcher = dispatcher
         self._url = f"http://127.0.0.1:{port}/readyz"
 
     async def ready(self) -> str | None:
-        if self._process.returncode is not None:
-            return f"dispatcher exited with code {self._process.returncode}"
+        if (code := self._dispatcher.process.returncode) is not None:
+            return f"dispatcher exited with code {code}; starting it again"
         try:
             async with httpx.AsyncClient(timeout=2, trust_env=False) as client:
                 answer = await client.get(self._url)

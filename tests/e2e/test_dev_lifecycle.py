@@ -122,3 +122,67 @@ def test_sigterm_stops_every_child_and_configurations_survive_a_restart(
         assert len(items) == 1
         assert items[0]["status"] == "Success"
         _stop(second)
+
+
+def _dispatcher_child(parent: int) -> int:
+    (pid,) = [p for p in _children(parent) if b"dispatcher" in _cmdline(p)]
+    return pid
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def _logged(api: str, transaction_id: str, timeout_s: float) -> list[dict[str, object]]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        items: list[dict[str, object]] = httpx.get(
+            f"{api}/api/v1/logs", trust_env=False, params={"transaction_id": transaction_id}
+        ).json()["items"]
+        if items:
+            return items
+        time.sleep(0.3)
+    return []
+
+
+def test_a_dispatcher_that_dies_is_started_again_and_postbacks_resume(
+    tmp_path: Path, publisher_server: Receiver
+) -> None:
+    api_port, kafka_port = free_port(), free_port()
+    api = f"http://127.0.0.1:{api_port}"
+    with dev(tmp_path, api_port, kafka_port) as running:
+        created = httpx.post(
+            f"{api}/api/v1/postbacks",
+            trust_env=False,
+            json={
+                "name": "after a crash",
+                "type": "Conversion",
+                "publisher_id": 78,
+                "url": publisher_server.url("/ok?tx={transaction_id}"),
+            },
+        )
+        assert created.status_code == 201, created.text
+        first = _dispatcher_child(running.pid)
+        os.kill(first, signal.SIGKILL)
+        while _alive(first):
+            time.sleep(0.05)
+        # /readyz says so (within its 1 s cache), then ready again once the new one has joined.
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{api}/readyz", trust_env=False).status_code == 200:
+            assert time.monotonic() < deadline, "/readyz never noticed the dispatcher was gone"
+            time.sleep(0.1)
+
+        _wait_ready(api, running)
+        assert _dispatcher_child(running.pid) != first
+        producer = Producer({"bootstrap.servers": f"127.0.0.1:{kafka_port}"})
+        producer.produce(
+            "conversions",
+            orjson.dumps({"transaction_id": "tx-after-crash", "offer_id": 1, "publisher_id": 78}),
+        )
+        assert producer.flush(10) == 0
+        items = _logged(api, "tx-after-crash", timeout_s=30)
+        assert [item["status"] for item in items] == ["Success"]
+        _stop(running)
