@@ -77,23 +77,36 @@ def _stop(process: subprocess.Popen[bytes]) -> list[int]:
     return children
 
 
+def _create_postback(api: str, name: str, publisher_id: int, publisher: Receiver) -> str:
+    created = httpx.post(
+        f"{api}/api/v1/postbacks",
+        trust_env=False,
+        json={
+            "name": name,
+            "type": "Conversion",
+            "publisher_id": publisher_id,
+            "url": publisher.url("/ok?tx={transaction_id}"),
+        },
+    )
+    assert created.status_code == 201, created.text
+    config_id: str = created.json()["id"]
+    return config_id
+
+
+def _send_conversion(kafka_port: int, transaction_id: str, publisher_id: int) -> None:
+    producer = Producer({"bootstrap.servers": f"127.0.0.1:{kafka_port}"})
+    conversion = {"transaction_id": transaction_id, "offer_id": 1, "publisher_id": publisher_id}
+    producer.produce("conversions", orjson.dumps(conversion))
+    assert producer.flush(10) == 0
+
+
 def test_sigterm_stops_every_child_and_configurations_survive_a_restart(
     tmp_path: Path, publisher_server: Receiver
 ) -> None:
     api_port, kafka_port = free_port(), free_port()
     api = f"http://127.0.0.1:{api_port}"
     with dev(tmp_path, api_port, kafka_port) as first:
-        created = httpx.post(
-            f"{api}/api/v1/postbacks",
-            trust_env=False,
-            json={
-                "name": "survivor",
-                "type": "Conversion",
-                "publisher_id": 77,
-                "url": publisher_server.url("/ok?tx={transaction_id}"),
-            },
-        )
-        assert created.status_code == 201, created.text
+        created = _create_postback(api, "survivor", 77, publisher_server)
         children = _stop(first)
     assert len(children) == 2, "expected the broker and the dispatcher as children"
     deadline = time.monotonic() + 10
@@ -104,23 +117,11 @@ def test_sigterm_stops_every_child_and_configurations_survive_a_restart(
     # The embedded broker kept nothing; the configuration comes back from ClickHouse.
     with dev(tmp_path, api_port, kafka_port) as second:
         listed = httpx.get(f"{api}/api/v1/postbacks", trust_env=False).json()["items"]
-        assert [(c["id"], c["name"]) for c in listed] == [(created.json()["id"], "survivor")]
+        assert [(c["id"], c["name"]) for c in listed] == [(created, "survivor")]
 
-        producer = Producer({"bootstrap.servers": f"127.0.0.1:{kafka_port}"})
-        producer.produce(
-            "conversions",
-            orjson.dumps({"transaction_id": "tx-after-restart", "offer_id": 1, "publisher_id": 77}),
-        )
-        assert producer.flush(10) == 0
-        deadline = time.monotonic() + 30
-        items: list[dict[str, object]] = []
-        while not items and time.monotonic() < deadline:
-            items = httpx.get(
-                f"{api}/api/v1/logs", trust_env=False, params={"transaction_id": "tx-after-restart"}
-            ).json()["items"]
-            time.sleep(0.3)
-        assert len(items) == 1
-        assert items[0]["status"] == "Success"
+        _send_conversion(kafka_port, "tx-after-restart", 77)
+        items = _logged(api, "tx-after-restart", timeout_s=30)
+        assert [item["status"] for item in items] == ["Success"]
         _stop(second)
 
 
@@ -154,17 +155,7 @@ def test_a_dispatcher_that_dies_is_started_again_and_postbacks_resume(
     api_port, kafka_port = free_port(), free_port()
     api = f"http://127.0.0.1:{api_port}"
     with dev(tmp_path, api_port, kafka_port) as running:
-        created = httpx.post(
-            f"{api}/api/v1/postbacks",
-            trust_env=False,
-            json={
-                "name": "after a crash",
-                "type": "Conversion",
-                "publisher_id": 78,
-                "url": publisher_server.url("/ok?tx={transaction_id}"),
-            },
-        )
-        assert created.status_code == 201, created.text
+        _create_postback(api, "after a crash", 78, publisher_server)
         first = _dispatcher_child(running.pid)
         os.kill(first, signal.SIGKILL)
         while _alive(first):
@@ -177,12 +168,7 @@ def test_a_dispatcher_that_dies_is_started_again_and_postbacks_resume(
 
         _wait_ready(api, running)
         assert _dispatcher_child(running.pid) != first
-        producer = Producer({"bootstrap.servers": f"127.0.0.1:{kafka_port}"})
-        producer.produce(
-            "conversions",
-            orjson.dumps({"transaction_id": "tx-after-crash", "offer_id": 1, "publisher_id": 78}),
-        )
-        assert producer.flush(10) == 0
+        _send_conversion(kafka_port, "tx-after-crash", 78)
         items = _logged(api, "tx-after-crash", timeout_s=30)
         assert [item["status"] for item in items] == ["Success"]
         _stop(running)
