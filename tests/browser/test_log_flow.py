@@ -106,6 +106,7 @@ async def test_create_send_filter_detail_contains_export(
     await expect(dialog.locator("#detail-meaning")).to_contain_text("contact the publisher")
     await expect(dialog.locator("#detail-error")).to_contain_text("HTTP 500")
     await expect(dialog.locator("#detail-response")).to_have_text("database is down")
+    await expect(dialog.locator("#detail-attempt-number")).to_have_text("Attempt 1")
     source = json.loads(await dialog.locator("#detail-source").inner_text())
     assert source["transaction_id"] == "flow-a3"
     assert source["sub1"] == "broken"

@@ -69,6 +69,15 @@ async def test_create_with_every_field_and_see_validation_beside_fields(
     )
     await editor.get_by_label("Timeout (ms)", exact=True).fill("3000")
     await editor.get_by_label("Connect timeout (ms)", exact=True).fill("1000")
+    # The optional retry policy and delay; the longest wait is shorter than the first: refused.
+    await editor.get_by_label("Delay before sending (ms)", exact=True).fill("250")
+    await editor.get_by_label("Attempts at most", exact=True).fill("4")
+    await editor.get_by_label("First retry after (ms)", exact=True).fill("2000")
+    await editor.get_by_label("Longest wait between attempts (ms)", exact=True).fill("1000")
+    await editor.get_by_role("button", name="Save").click()
+    retry_error = await field_error(editor, "Longest wait between attempts (ms)")
+    await expect(retry_error).to_contain_text("retry_max_delay_ms")
+    await editor.get_by_label("Longest wait between attempts (ms)", exact=True).fill("8000")
     await editor.get_by_role("button", name="Save").click()
     # Each check runs in turn: the body's mistake is named once the others are fixed.
     body_error = await field_error(editor, "Body")
@@ -93,6 +102,10 @@ async def test_create_with_every_field_and_see_validation_beside_fields(
         "headers": {"X-Network": "acme-{offer_id}"},
         "timeout_ms": 3000,
         "connect_timeout_ms": 1000,
+        "delay_ms": 250,
+        "retry_max_attempts": 4,
+        "retry_initial_delay_ms": 2000,
+        "retry_max_delay_ms": 8000,
         "enabled": True,
         "version": 1,
     }
