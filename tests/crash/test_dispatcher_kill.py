@@ -24,11 +24,12 @@ from postbacks import topics
 from postbacks.configs import PostbackConfig, PostbackConfigIn
 from postbacks.embedded_broker import free_port
 from tests.crash.processes import Service, broker_process, stored_attempts, wait_until_ready
-from tests.e2e.receivers import receiver
+from tests.e2e.receivers import Receiver, receiver
 
 CONVERSIONS = int(os.environ.get("POSTBACKS_CRASH_CONVERSIONS", "20000"))
 KILLS = 3
 STREAM_S = 6.0
+SESSION_TIMEOUT_S = 10  # aiokafka's default, which the dispatcher keeps
 
 
 async def publish_config(bootstrap: str, url: str) -> None:
@@ -66,6 +67,13 @@ async def stream_conversions(bootstrap: str, ids: list[str], seconds: float) -> 
         await producer.stop()
 
 
+async def firing(publisher: Receiver, before: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while len(publisher.requests) <= before:
+        assert time.monotonic() < deadline, "the restarted dispatcher fired nothing"
+        await asyncio.sleep(0.05)
+
+
 async def test_kill_9_the_dispatcher_every_conversion_is_still_attempted(tmp_path: Path) -> None:
     seed = int(os.environ.get("POSTBACKS_CRASH_SEED", str(time.time_ns())))
     rng = random.Random(seed)
@@ -101,9 +109,17 @@ async def test_kill_9_the_dispatcher_every_conversion_is_still_attempted(tmp_pat
         try:
             kills: list[int] = []  # requests the publisher had received at each kill
             for _ in range(KILLS):
-                await asyncio.sleep(rng.uniform(0.3, 2.0))
+                # Killed while it fires: once it has sent something (ready comes seconds before
+                # the group gives it partitions), at a random moment after that.
+                await firing(publisher, before=len(publisher.requests))
+                await asyncio.sleep(rng.uniform(0.1, 1.0))
                 dispatcher.kill()
                 kills.append(len(publisher.requests))
+                # The next one joins once the killed member's session (10 s) has expired. Joined
+                # while the dead member still counted, the group once stopped consuming for
+                # over 90 s after that session expired mid-rebalance on the embedded broker
+                # (CI, 2026-11-28); unexplained so far, and not what this test is about.
+                await asyncio.sleep(SESSION_TIMEOUT_S + 1)
                 dispatcher.start()
                 await asyncio.to_thread(wait_until_ready, dispatcher, dispatcher_port, 90)
             await producing
