@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -25,10 +23,11 @@ from dispatcher.resolver import StaticResolver
 from dispatcher.service import run_dispatcher
 from dispatcher.settings import DispatcherSettings
 from postbacks import topics
-from postbacks.configs import PostbackConfig, PostbackConfigIn
+from postbacks.configs import PostbackConfig
 from postbacks.embedded_broker import EmbeddedBroker, free_port
 from postbacks.kafka_admin import ensure_topics
 from tests.dispatcher import hostile
+from tests.dispatcher.configs import stamped
 
 RESOLVER = StaticResolver({name: ["127.0.0.1"] for name in ("ok.test", "hang.test", "drip.test")})
 ATTEMPT_PARTITIONS = next(s.partitions for s in topics.TOPICS if s.name == topics.ATTEMPTS)
@@ -43,17 +42,9 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 def config(url: str, publisher_id: int, timeout_ms: int = 300) -> PostbackConfig:
-    now = datetime.now(UTC)
-    payload = PostbackConfigIn.model_validate(
-        {
-            "name": f"pub-{publisher_id}",
-            "type": "Conversion",
-            "url": url,
-            "publisher_id": publisher_id,
-            "timeout_ms": timeout_ms,
-        }
+    return stamped(
+        name=f"pub-{publisher_id}", url=url, publisher_id=publisher_id, timeout_ms=timeout_ms
     )
-    return PostbackConfig.stamp(payload, id=uuid.uuid4(), created_at=now, now=now, version=1)
 
 
 async def publish(bootstrap: str, configs: list[PostbackConfig], inputs: list[int]) -> None:

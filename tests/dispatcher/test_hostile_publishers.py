@@ -7,9 +7,7 @@ leaves the machine. Timeouts are a few hundred ms so the whole module takes seco
 from __future__ import annotations
 
 import ssl
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -23,9 +21,10 @@ from dispatcher.http_client import PostbackHttpClient
 from dispatcher.resolver import StaticResolver
 from postbacks import topics
 from postbacks.attempts import SERVER_RESPONSE_LIMIT, TRUNCATION_MARK, AttemptRecord
-from postbacks.configs import PostbackConfig, PostbackConfigIn
+from postbacks.configs import PostbackConfig
 from postbacks.inputs import parse_input
 from tests.dispatcher import hostile
+from tests.dispatcher.configs import stamped
 
 NAMES = {
     "pub.test": ["127.0.0.1"],
@@ -37,11 +36,7 @@ CA = trustme.CA()
 
 
 def config(url: str, timeout_ms: int = 400, **fields: Any) -> PostbackConfig:
-    now = datetime.now(UTC)
-    payload = PostbackConfigIn.model_validate(
-        {"name": "hostile", "type": "Conversion", "url": url, "timeout_ms": timeout_ms, **fields}
-    )
-    return PostbackConfig.stamp(payload, id=uuid.uuid4(), created_at=now, now=now, version=1)
+    return stamped(**{"name": "hostile", "url": url, "timeout_ms": timeout_ms, **fields})
 
 
 MESSAGE = parse_input(
@@ -60,7 +55,7 @@ async def deliverer() -> AsyncIterator[Deliverer]:
 
 
 async def fire(deliverer: Deliverer, url: str, **fields: Any) -> Attempt:
-    attempt = await deliverer.fire(config(url, **fields), MESSAGE)
+    attempt = (await deliverer.send(config(url, **fields), MESSAGE)).attempt
     # Records are built without validation on the hot path; the log-writer validates them.
     # What goes on the topic is the contract's JSON, and decodes to the same attempt.
     assert AttemptRecord.model_validate_json(attempt.to_json()) == attempt.record()
@@ -203,7 +198,8 @@ async def test_a_name_resolving_to_a_refused_address_is_refused_by_the_guard(
 async def test_loopback_is_refused_unless_allowed() -> None:
     client = PostbackHttpClient(DestinationGuard(), StaticResolver(NAMES))
     async with hostile.serve(hostile.healthy) as server:
-        attempt = await Deliverer(client).fire(config(f"http://pub.test:{server.port}/pb"), MESSAGE)
+        outcome = await Deliverer(client).send(config(f"http://pub.test:{server.port}/pb"), MESSAGE)
+        attempt = outcome.attempt
     await client.close()
     assert_failed(attempt, "destination refused by the guard: pub.test resolves to 127.0.0.1")
     assert server.requests == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -13,16 +12,13 @@ from hypothesis import strategies as st
 from dispatcher.config_table import ConfigTable
 from dispatcher.rendering import render
 from postbacks import topics
-from postbacks.configs import PostbackConfig, PostbackConfigIn
+from postbacks.configs import PostbackConfig
 from postbacks.inputs import parse_input
+from tests.dispatcher.configs import stamped
 
 
 def config(**fields: object) -> PostbackConfig:
-    now = datetime.now(UTC)
-    payload = PostbackConfigIn.model_validate(
-        {"name": "n", "type": "Conversion", "url": "http://pub.example/pb", **fields}
-    )
-    return PostbackConfig.stamp(payload, id=uuid.uuid4(), created_at=now, now=now, version=1)
+    return stamped(**{"name": "n", **fields})
 
 
 def table_of(*configs: PostbackConfig) -> ConfigTable:

@@ -8,10 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -20,8 +19,9 @@ from dispatcher import metrics
 from dispatcher.resolver import StaticResolver
 from dispatcher.service import run_dispatcher
 from dispatcher.settings import DispatcherSettings
-from postbacks.configs import PostbackConfig, PostbackConfigIn
+from postbacks.configs import PostbackConfig
 from tests.dispatcher import hostile
+from tests.dispatcher.configs import stamped
 from tests.dispatcher.test_engine import (
     attempts,
     committed_total,
@@ -37,18 +37,15 @@ RESOLVER = StaticResolver({"pub.test": ["127.0.0.1"], "refused.test": ["10.0.0.1
 
 
 def config(url: str, publisher_id: int, **fields: Any) -> PostbackConfig:
-    now = datetime.now(UTC)
-    payload = PostbackConfigIn.model_validate(
-        {
+    return stamped(
+        **{
             "name": f"pub-{publisher_id}",
-            "type": "Conversion",
             "url": url,
             "publisher_id": publisher_id,
             "timeout_ms": 2000,
             **fields,
         }
     )
-    return PostbackConfig.stamp(payload, id=uuid.uuid4(), created_at=now, now=now, version=1)
 
 
 @dataclass

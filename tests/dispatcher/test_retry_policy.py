@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -22,22 +21,18 @@ from dispatcher.failures import (
     TlsFailure,
 )
 from dispatcher.retry_policy import is_retryable, parse_retry_after_ms, retry_delay_ms
-from postbacks.configs import PostbackConfig, PostbackConfigIn
+from postbacks.configs import PostbackConfig
+from tests.dispatcher.configs import stamped
 
 
 def policy(initial_ms: int = 1000, max_ms: int = 60_000) -> PostbackConfig:
-    payload = PostbackConfigIn.model_validate(
-        {
-            "name": "p",
-            "type": "Conversion",
-            "url": "https://pub.example/pb",
-            "retry_max_attempts": 10,
-            "retry_initial_delay_ms": initial_ms,
-            "retry_max_delay_ms": max_ms,
-        }
+    return stamped(
+        name="p",
+        url="https://pub.example/pb",
+        retry_max_attempts=10,
+        retry_initial_delay_ms=initial_ms,
+        retry_max_delay_ms=max_ms,
     )
-    now = datetime.now(UTC)
-    return PostbackConfig.stamp(payload, id=uuid.uuid4(), created_at=now, now=now, version=1)
 
 
 @pytest.mark.parametrize("code", [408, 429, 500, 502, 503, 504, 599])

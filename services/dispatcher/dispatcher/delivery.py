@@ -77,21 +77,6 @@ class Deliverer:
             attempt_number=attempt_number,
         )
 
-    async def fire(
-        self,
-        config: PostbackConfig,
-        message: ClickInput,
-        *,
-        trigger: Trigger = Trigger.AUTO,
-        attempt_id: UUID | None = None,
-        refire_of: UUID | None = None,
-    ) -> Attempt:
-        """Send one postback; every outcome, failures included, comes back as a record."""
-        outcome = await self.send(
-            config, message, trigger=trigger, attempt_id=attempt_id, refire_of=refire_of
-        )
-        return outcome.attempt
-
     async def send(
         self,
         config: PostbackConfig,
@@ -102,7 +87,8 @@ class Deliverer:
         refire_of: UUID | None = None,
         attempt_number: int = 1,
     ) -> Outcome:
-        """`fire`, with what the retry policy needs to judge the outcome."""
+        """Send one postback. Every outcome, failures included, comes back as an attempt record,
+        with what the retry policy needs to judge it."""
         attempt_id = attempt_id or uuid.uuid4()
         rendered = render(config, message, attempt_id)
         headers = [(name.decode(), value.decode()) for name, value in rendered.headers]
