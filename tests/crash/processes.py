@@ -6,6 +6,7 @@ goes to a file under the test's tmp_path, shown when something goes wrong.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+from aiokafka import AIOKafkaProducer
 
 from postbacks.embedded_broker import die_with_parent, free_port
 
@@ -130,3 +132,22 @@ def stored_attempts(data_dir: Path) -> StoredLog:
     )
     found = orjson.loads(answer.stdout)
     return StoredLog(found["ids"], found["transactions"], int(found["rollup_attempts"]))
+
+
+async def stream_evenly(
+    bootstrap: str, topic: str, records: list[tuple[bytes, bytes]], seconds: float, slices: int
+) -> None:
+    """Produce (key, value) `records` to `topic` in `slices` even steps over about `seconds`:
+    traffic that keeps flowing while a service is killed."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+    await producer.start()
+    try:
+        for i in range(slices):
+            for key, value in records[
+                i * len(records) // slices : (i + 1) * len(records) // slices
+            ]:
+                await producer.send(topic, value, key=key)
+            await asyncio.sleep(seconds / slices)
+        await producer.flush()
+    finally:
+        await producer.stop()

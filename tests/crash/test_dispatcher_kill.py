@@ -23,7 +23,13 @@ from aiokafka import AIOKafkaProducer
 from postbacks import topics
 from postbacks.configs import PostbackConfig, PostbackConfigIn
 from postbacks.embedded_broker import free_port
-from tests.crash.processes import Service, broker_process, stored_attempts, wait_until_ready
+from tests.crash.processes import (
+    Service,
+    broker_process,
+    stored_attempts,
+    stream_evenly,
+    wait_until_ready,
+)
 from tests.e2e.receivers import Receiver, receiver
 
 CONVERSIONS = int(os.environ.get("POSTBACKS_CRASH_CONVERSIONS", "20000"))
@@ -53,18 +59,11 @@ async def publish_config(bootstrap: str, url: str) -> None:
 
 
 async def stream_conversions(bootstrap: str, ids: list[str], seconds: float) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
-    await producer.start()
-    try:
-        slices = 30
-        for i in range(slices):
-            for tx in ids[i * len(ids) // slices : (i + 1) * len(ids) // slices]:
-                value = orjson.dumps({"transaction_id": tx, "offer_id": 1, "publisher_id": 42})
-                await producer.send(topics.CONVERSIONS, value, key=tx.encode())
-            await asyncio.sleep(seconds / slices)
-        await producer.flush()
-    finally:
-        await producer.stop()
+    records = [
+        (tx.encode(), orjson.dumps({"transaction_id": tx, "offer_id": 1, "publisher_id": 42}))
+        for tx in ids
+    ]
+    await stream_evenly(bootstrap, topics.CONVERSIONS, records, seconds, slices=30)
 
 
 async def firing(publisher: Receiver, before: int, timeout_s: float = 60) -> None:

@@ -14,11 +14,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
-
 from postbacks import topics
 from postbacks.embedded_broker import free_port
-from tests.crash.processes import Service, broker_process, stored_attempts, wait_until_ready
+from tests.crash.processes import (
+    Service,
+    broker_process,
+    stored_attempts,
+    stream_evenly,
+    wait_until_ready,
+)
 from tests.log_writer.kafka_state import committed_total
 from tests.log_writer.records import attempt, encoded
 
@@ -30,17 +34,8 @@ GROUP = "postbacks-log-writer"
 
 async def stream(bootstrap: str, values: list[bytes], seconds: float) -> None:
     """Produce `values` evenly over about `seconds`, keyed like the dispatcher keys them."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
-    await producer.start()
-    try:
-        slices = 50
-        for i in range(slices):
-            for value in values[i * len(values) // slices : (i + 1) * len(values) // slices]:
-                await producer.send(topics.ATTEMPTS, value, key=value[16:52])
-            await asyncio.sleep(seconds / slices)
-        await producer.flush()
-    finally:
-        await producer.stop()
+    records = [(value[16:52], value) for value in values]
+    await stream_evenly(bootstrap, topics.ATTEMPTS, records, seconds, slices=50)
 
 
 async def test_kill_9_the_log_writer_loses_and_doubles_nothing(tmp_path: Path) -> None:
