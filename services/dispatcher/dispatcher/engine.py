@@ -47,8 +47,7 @@ from dispatcher.publishing import BatchPublisher
 from dispatcher.retry_policy import next_retry_ms
 from dispatcher.scheduler import Admission, HostScheduler
 from dispatcher.timed_waits import TimedWaits
-from dispatcher.work import EngineLimits as EngineLimits  # re-exported: settings.py imports it here
-from dispatcher.work import PublishFailed, Work, host_of
+from dispatcher.work import EngineLimits, PublishFailed, Work, host_of
 from postbacks import topics
 
 log = logging.getLogger(__name__)

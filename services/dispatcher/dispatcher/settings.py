@@ -4,8 +4,8 @@ from typing import Annotated
 
 from pydantic import AliasChoices, Field, field_validator
 
-from dispatcher.engine import EngineLimits
 from dispatcher.guard import IPNetwork, parse_networks
+from dispatcher.work import EngineLimits
 from postbacks.settings import CommonSettings
 
 
