@@ -78,6 +78,13 @@ def test_operators_and_repeats_are_grouped_per_column_in_the_order_given() -> No
     )
 
 
+def _lowered_pattern(name: str) -> str:
+    """The LIKE pattern `contains` builds from bound parameter `name`: lower-cased, with %, _
+    and backslash escaped."""
+    escaped = rf"replaceRegexpAll(lowerUTF8({{{name}:String}}), '([%_\\\\])', '\\\\\\1')"
+    return f"concat('%', {escaped}, '%')"
+
+
 def test_where_clause_binds_every_value_with_the_column_type() -> None:
     query = parse_log_query(
         [
@@ -95,9 +102,9 @@ def test_where_clause_binds_every_value_with_the_column_type() -> None:
         "WHERE status IN ({f0:String}, {f1:String})"
         " AND offer_id NOT IN ({f2:UInt64})"
         " AND response_code IN ({f3:UInt16})"
-        " AND positionCaseInsensitiveUTF8(toString(publisher_id), {f4:String}) > 0"
-        " AND (positionCaseInsensitiveUTF8(url, {f5:String}) > 0"
-        " OR positionCaseInsensitiveUTF8(url, {f6:String}) > 0)"
+        f" AND lowerUTF8(toString(publisher_id)) LIKE {_lowered_pattern('f4')}"
+        f" AND (lowerUTF8(url) LIKE {_lowered_pattern('f5')}"
+        f" OR lowerUTF8(url) LIKE {_lowered_pattern('f6')})"
     )
     assert params == {
         "f0": "Failed",
