@@ -35,3 +35,7 @@ def test_ingest_benchmark_stores_every_attempt_once_and_writes_its_figures(tmp_p
     assert figures["pipeline"]["rows_per_s"] > 0
     assert figures["ceiling"]["rows_per_s"] > 0
     assert "pipeline / ceiling" in done.stdout
+    stages = figures["stages_alone"]
+    assert set(stages) == {"parse", "write", "consume"}
+    assert all(stage["rows_per_s"] > 0 for stage in stages.values())
+    assert "what bounds it" in done.stdout
