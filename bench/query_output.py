@@ -45,6 +45,8 @@ class CaseResult:
     direct: Latency | None
     skipped_reason: str | None = None
     diagnosis: Diagnosis | None = None
+    # contains cases: the engine's time to read the searched column alone (query_explain)
+    read_floor_ms: float | None = None
 
     @classmethod
     def skipped(cls, case: Case, reason: str) -> CaseResult:
@@ -108,6 +110,7 @@ class CaseResult:
             "verdict": self.verdict,
             "skipped_reason": self.skipped_reason,
             "diagnosis": diagnosis,
+            "read_floor_ms": self.read_floor_ms,
         }
 
 
@@ -165,6 +168,13 @@ def render(
     for r in timed[:2]:
         assert r.diagnosis is not None
         lines.append(f"  {r.case.label}: {r.diagnosis.summary}")
+    for r in results:
+        if r.read_floor_ms is not None:
+            column = r.case.params[0][0].removesuffix("__contains")
+            lines.append(
+                f"  {r.case.label}: reading {column} alone over the same window, without "
+                f"searching it, takes {_ms(r.read_floor_ms)} (best of 3): a scan's floor"
+            )
     lines += ["", "notes:", *(f"  - {note}" for note in notes)]
     return "\n".join(lines)
 
