@@ -14,7 +14,7 @@ Bounds, so memory stays flat whatever publishers do:
   bounded in bytes per partition, so no queue anywhere grows without bound.
 
 At least once: an input's offset is committed only when all its attempts (or its dead letter)
-are acknowledged by the broker (offsets.py). After a crash the uncommitted inputs are consumed
+are acknowledged by the broker (outputs.py counts them until then, offsets.py commits). After a crash the uncommitted inputs are consumed
 again and their postbacks re-sent; each request carries X-Postback-Attempt-Id.
 
 Delays and retries (issue 9 item 5, off by default): a postback whose configuration asks for a
@@ -41,14 +41,13 @@ from dispatcher.attempt import Attempt
 from dispatcher.config_table import ConfigTable
 from dispatcher.delivery import Deliverer, Outcome
 from dispatcher.failures import HostOverloaded
-from dispatcher.offsets import OffsetTracker, PartitionProgress
+from dispatcher.offsets import OffsetTracker
+from dispatcher.outputs import Outputs
 from dispatcher.processing import plan
-from dispatcher.publishing import BatchPublisher
 from dispatcher.retry_policy import next_retry_ms
 from dispatcher.scheduler import Admission, HostScheduler
 from dispatcher.timed_waits import TimedWaits
 from dispatcher.work import EngineLimits, PublishFailed, Work, host_of
-from postbacks import topics
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +62,6 @@ class DeliveryEngine:
         limits: EngineLimits,
     ) -> None:
         self._consumer = consumer
-        self._producer = producer
         self._table = table
         self._deliverer = deliverer
         self._limits = limits
@@ -75,17 +73,11 @@ class DeliveryEngine:
             waiting_per_host=limits.waiting_per_host,
             max_line_wait_s=limits.max_line_wait_s,
         )
-        self._pending = 0  # admitted outputs (attempts, dead letters) not yet acknowledged
+        self._outputs = Outputs(producer, limits.max_pending)
         self._waits: TimedWaits[Work] = TimedWaits(self._wait_over, self._abandon)
         self._resubmits: set[asyncio.Task[None]] = set()  # due waits that met a full line
-        self._room = asyncio.Event()
-        self._failure: BaseException | None = None
         self._stopping = False
         self._last_commit = time.monotonic()
-        self._attempt_partitions = 1
-        self._attempts: BatchPublisher[tuple[PartitionProgress, int]] = BatchPublisher(
-            producer, topics.ATTEMPTS, self._batch_acked
-        )
 
     @property
     def tracker(self) -> OffsetTracker:
@@ -93,46 +85,43 @@ class DeliveryEngine:
 
     @property
     def pending(self) -> int:
-        return self._pending
+        return self._outputs.pending
 
     async def run(self) -> None:
         """Consume until `stop()` (or cancellation); raises if the broker refused a record."""
-        # Attempts are spread by attempt id, computed here: aiokafka's murmur2 partitioner in
-        # pure Python was a visible share of the hot path.
-        self._attempt_partitions = len(await self._producer.partitions_for(topics.ATTEMPTS))
+        await self._outputs.start()
         while not self._stopping:
-            if self._pending >= self._limits.max_pending:
+            if self._outputs.full:
                 await self._wait_for_room()
                 continue
             # Never fetch more than the bound has room for (a record fires one postback in the
             # common case), so a batch cannot overshoot max_pending by max_batch.
-            room = self._limits.max_pending - self._pending
             batches = await self._consumer.getmany(
-                timeout_ms=100, max_records=min(self._limits.max_batch, room)
+                timeout_ms=100, max_records=min(self._limits.max_batch, self._outputs.room_left)
             )
             for partition, records in batches.items():
                 for record in records:
                     await self._admit(partition, record)
                 self._report_lag(partition, records)
-            self._raise_failure()
+            self._outputs.raise_failure()
             if time.monotonic() - self._last_commit >= self._limits.commit_interval_s:
                 await self.commit()
 
     def stop(self) -> None:
         self._stopping = True
-        self._room.set()
+        self._outputs.room.set()
 
     async def _wait_for_room(self) -> None:
         paused = self._consumer.assignment()
         self._consumer.pause(*paused)
         metrics.PAUSED.set(1)
         try:
-            while self._pending >= self._limits.max_pending and not self._stopping:
-                self._room.clear()
+            while self._outputs.full and not self._stopping:
+                self._outputs.room.clear()
                 # Wakes on room, or every second to commit what finished meanwhile.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._room.wait(), 1.0)
-                self._raise_failure()
+                    await asyncio.wait_for(self._outputs.room.wait(), 1.0)
+                self._outputs.raise_failure()
                 await self.commit()
         finally:
             self._consumer.resume(*(p for p in paused if p in self._consumer.assignment()))
@@ -142,9 +131,9 @@ class DeliveryEngine:
         decided = plan(self._table, record)
         parts = len(decided.jobs) + (decided.dead_letter is not None)
         progress = self._tracker.begin(partition, record.offset, parts)
-        self._pending += parts
+        self._outputs.expect(parts)
         if decided.dead_letter is not None:
-            await self._publish(topics.DLQ, decided.dead_letter, progress, record.offset)
+            await self._outputs.dead_letter(decided.dead_letter, (progress, record.offset))
         for job in decided.jobs:
             work = Work(job, progress, record.offset)
             host = host_of(job.config.url)
@@ -158,7 +147,7 @@ class DeliveryEngine:
     async def _submit(self, host: str, work: Work) -> None:
         while (admission := self._scheduler.submit(host, work)) is Admission.FULL:
             await self._scheduler.room(host)  # a healthy host's full line: backpressure
-            self._raise_failure()
+            self._outputs.raise_failure()
         if admission is Admission.OVERLOADED:
             running, waiting = self._scheduler.load(host)
             metrics.SHED.inc()
@@ -188,7 +177,7 @@ class DeliveryEngine:
             return
         # Before the failed attempt is published: its acknowledgement must not finish the input.
         work.progress.add_part(work.offset)
-        self._pending += 1
+        self._outputs.expect(1)
         metrics.RETRIES.inc()
         retry = Work(work.job, work.progress, work.offset, work.attempt_number + 1)
         self._waits.add(delay_ms / 1000, host_of(work.job.config.url), retry)
@@ -209,53 +198,14 @@ class DeliveryEngine:
 
     def _abandon(self, work: Work) -> None:
         """A wait that will not fire: its input is never marked done, so never committed."""
-        self._pending -= 1
-        if self._pending < self._limits.max_pending:
-            self._room.set()
+        self._outputs.settle()
         metrics.TIMED_WAITS.set(len(self._waits))
 
     async def _record(self, attempt: Attempt, work: Work) -> None:
         metrics.count_attempt(
             attempt.status, attempt.postback_type, attempt.trigger, attempt.response_code
         )
-        attempt_id = attempt.attempt_id
-        await self._attempts.add(
-            attempt_id.int % self._attempt_partitions,
-            attempt_id.bytes,
-            attempt.to_json(),
-            (work.progress, work.offset),
-        )
-
-    async def _publish(
-        self, topic: str, value: bytes, progress: PartitionProgress, offset: int
-    ) -> None:
-        """One record on its own (dead letters: rare, and on a topic of their own)."""
-        acked = await self._producer.send(topic, value)
-        acked.add_done_callback(
-            lambda f: self._batch_acked(
-                [(progress, offset)], None if f.cancelled() else f.exception()
-            )
-        )
-
-    def _batch_acked(
-        self, acks: list[tuple[PartitionProgress, int]], error: BaseException | None
-    ) -> None:
-        self._pending -= len(acks)
-        if error is not None:
-            # Never mark them done: the inputs stay uncommitted and are consumed again.
-            reason = str(error) or type(error).__name__
-            self._failure = self._failure or PublishFailed(
-                f"the broker did not acknowledge a record: {reason}"
-            )
-        else:
-            for progress, offset in acks:
-                progress.finish_part(offset)
-        if self._pending < self._limits.max_pending:
-            self._room.set()
-
-    def _raise_failure(self) -> None:
-        if self._failure is not None:
-            raise self._failure
+        await self._outputs.attempt(attempt, (work.progress, work.offset))
 
     async def commit(self) -> None:
         self._last_commit = time.monotonic()
@@ -313,14 +263,13 @@ class DeliveryEngine:
                 task.cancel()
             await self._scheduler.cancel_all()
         try:
-            await self._attempts.close()
-            await self._producer.flush()
+            await self._outputs.flush()
         except KafkaError as exc:
             log.error("shutdown: could not publish every attempt: %s", exc)
             return False
         await self.commit()
         self._update_gauges()
-        return finished and self._failure is None
+        return finished and self._outputs.failure is None
 
     async def _settle(self) -> None:
         """Until nothing is sent, waits for a slot, or waits for its delay or backoff."""
