@@ -59,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="conversions for the naive baseline (b); rates are compared",
     )
     group.add_argument(
+        "--bare-conversions",
+        type=int,
+        default=50_000,
+        help="conversions for the bare stack's floor (e); 0 skips (e)",
+    )
+    group.add_argument(
         "--publishers", type=_positive, default=100, help="publishers, one postback each"
     )
     group.add_argument(
@@ -157,6 +163,20 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             Publishers.spread(args.publishers, ports, []),
             args,
         )
+        bare = None
+        if args.bare_conversions > 0:
+            bare = await _dispatcher_run(
+                "(e) bare stack (floor)",
+                _bare_argv(),
+                args.bare_conversions,
+                Publishers.spread(args.publishers, ports, []),
+                args,
+            )
+            notes.append(
+                "(e): bench/bare_dispatcher.py, the same libraries with nothing else (no "
+                "validation, guard, fairness, commits or metrics): what one process of this "
+                "stack does on this machine at all"
+            )
         hangers = None
         if hanging:
             async with hanging_receivers(hanging) as hang_ports:
@@ -170,7 +190,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 "answer, one port each; the run stops once every healthy publisher's attempt is "
                 f"in; hanging ones logged by then: {hangers.attempts - hangers.healthy:,}"
             )
-    runs = Runs(ours, naive, ceiling, hangers)
+    runs = Runs(ours, naive, ceiling, hangers, bare)
     notes.append(f"(c): {ceiling.command} (keep-alive, {ceiling.non_2xx_or_errors} errors)")
     print()
     print(delivery_output.render(runs, notes))
@@ -231,6 +251,10 @@ def _naive_argv(mode: str) -> list[str]:
         "--mode",
         mode,
     ]
+
+
+def _bare_argv() -> list[str]:
+    return [sys.executable, "-m", "bench.bare_dispatcher", "--bootstrap", "{bootstrap}"]
 
 
 def _sample_url(port: int) -> str:

@@ -36,6 +36,7 @@ class Runs:
     naive: RunResult
     ceiling: Ceiling
     hangers: RunResult | None  # None when --hanging-share is 0
+    bare: RunResult | None = None  # None when --bare-conversions is 0
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,8 @@ def render(runs: Runs, notes: list[str]) -> str:
     )
     if runs.hangers is not None:
         rows.append(run_row("(d) ours with hangers: healthy", runs.hangers, healthy_only=True))
+    if runs.bare is not None:
+        rows.append(run_row("(e) bare stack (floor)", runs.bare))
     lines = [
         table(RUN_HEADERS, rows),
         "steady = attempts from the first to the last attempt record (delivery alone); "
@@ -188,11 +191,13 @@ def render(runs: Runs, notes: list[str]) -> str:
         "configurations and the consumer-group join included); '1st attempt after' = that "
         "start-up time; CPU s = the dispatcher process's user + system CPU, start-up included",
         _per_cpu_line(runs),
+        *_floor_lines(runs),
         "",
         table(TARGET_HEADERS, [v.row() for v in verdicts(runs)]),
     ]
     lines += ["", "notes:", *(f"  - {note}" for note in notes)]
-    for name, run in (("ours", runs.ours), ("naive", runs.naive), ("hangers", runs.hangers)):
+    named = {"ours": runs.ours, "naive": runs.naive, "hangers": runs.hangers, "bare": runs.bare}
+    for name, run in named.items():
         if run is not None and run.errors:
             errors = "; ".join(f"{n:,} x {text[:100]}" for text, n in run.errors.items())
             lines.append(f"  - errors logged by {name}: {errors}")
@@ -209,12 +214,26 @@ def _per_cpu_line(runs: Runs) -> str:
     )
 
 
+def _floor_lines(runs: Runs) -> list[str]:
+    """How (a) compares with the bare stack (e), and whether a goal is above the floor."""
+    bare = runs.bare
+    if bare is None or not bare.steady_rate:
+        return []
+    share = _div(runs.ours.steady_rate, bare.steady_rate) or 0.0
+    return [
+        f"(a) is {share:.0%} of the bare stack's {bare.steady_rate:,.0f}/s (steady); goals "
+        "above (e) are beyond one process of this stack on this machine, whatever the "
+        "dispatcher does"
+    ]
+
+
 def as_json(runs: Runs) -> dict[str, Any]:
     return {
         "runs": {
             "ours": asdict(runs.ours),
             "naive": asdict(runs.naive),
             "hangers": asdict(runs.hangers) if runs.hangers is not None else None,
+            "bare": asdict(runs.bare) if runs.bare is not None else None,
         },
         "ceiling": asdict(runs.ceiling),
         "targets": [asdict(v) for v in verdicts(runs)],

@@ -19,6 +19,7 @@ from bench.delivery_receivers import missing_tools
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONVERSIONS = 300
 NAIVE_CONVERSIONS = 60
+BARE_CONVERSIONS = 100
 PUBLISHERS = 20  # 5% hanging: one publisher, every 20th conversion
 
 
@@ -33,6 +34,7 @@ def test_delivery_benchmark_delivers_every_attempt_and_writes_its_figures(tmp_pa
             sys.executable, "-m", "bench", "delivery",
             "--conversions", str(CONVERSIONS),
             "--naive-conversions", str(NAIVE_CONVERSIONS),
+            "--bare-conversions", str(BARE_CONVERSIONS),
             "--publishers", str(PUBLISHERS),
             "--receiver-ports", "2",
             "--ceiling-seconds", "1",
@@ -53,12 +55,14 @@ def test_delivery_benchmark_delivers_every_attempt_and_writes_its_figures(tmp_pa
     figures = json.loads((tmp_path / "delivery.json").read_text())
     runs = figures["runs"]
 
-    ours, naive, hangers = runs["ours"], runs["naive"], runs["hangers"]
+    ours, naive, hangers, bare = runs["ours"], runs["naive"], runs["hangers"], runs["bare"]
     assert (ours["attempts"], ours["finished"]) == (CONVERSIONS, True)
     assert (naive["attempts"], naive["finished"]) == (NAIVE_CONVERSIONS, True)
+    assert (bare["attempts"], bare["finished"]) == (BARE_CONVERSIONS, True)
+    assert bare["healthy_success"] == BARE_CONVERSIONS
     healthy = CONVERSIONS - CONVERSIONS // PUBLISHERS
     assert (hangers["expected_healthy"], hangers["healthy"]) == (healthy, healthy)
-    for run in (ours, naive, hangers):
+    for run in (ours, naive, hangers, bare):
         assert run["time_to_first_s"] > 0
         assert run["steady_rate"] > 0
         assert run["wall_rate"] > 0
@@ -73,3 +77,4 @@ def test_delivery_benchmark_delivers_every_attempt_and_writes_its_figures(tmp_pa
     assert len(targets) == 9
     assert all(t["met"].split(" (")[0] in ("MET", "NOT MET") for t in targets.values())
     assert "(a)/(b) vs naive, steady" in done.stdout
+    assert "of the bare stack's" in done.stdout
