@@ -14,8 +14,9 @@ Bounds, so memory stays flat whatever publishers do:
   bounded in bytes per partition, so no queue anywhere grows without bound.
 
 At least once: an input's offset is committed only when all its attempts (or its dead letter)
-are acknowledged by the broker (outputs.py counts them until then, offsets.py commits). After a crash the uncommitted inputs are consumed
-again and their postbacks re-sent; each request carries X-Postback-Attempt-Id.
+are acknowledged by the broker (outputs.py counts them until then, offsets.py commits). After
+a crash the uncommitted inputs are consumed again and their postbacks re-sent; each request
+carries X-Postback-Attempt-Id.
 
 Delays and retries (issue 9 item 5, off by default): a postback whose configuration asks for a
 delay, or whose failed attempt its retry policy tries again (retry_policy.py), waits as a timer
