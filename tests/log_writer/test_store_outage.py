@@ -7,9 +7,10 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-from log_writer.metrics import INSERT_FAILURES
+from log_writer.metrics import CONSUMER_LAG, INSERT_FAILURES
 from log_writer.service import LogWriter
 from log_writer.settings import LogWriterSettings
+from postbacks import topics
 from postbacks.embedded_broker import EmbeddedBroker
 from postbacks.kafka_admin import ensure_topics
 from postbacks.store import Params, Row, StoreError
@@ -78,11 +79,16 @@ async def test_an_outage_delays_the_log_and_loses_nothing(embedded_store: Embedd
             # (it is in a batch that is not done).
             assert await embedded_store.select(f"SELECT attempt_id FROM {table}") == []
             assert await committed_total(broker.bootstrap, GROUP) == 0
+            # ...and the lag shows it, though this member has never committed.
+            assert _lag() == len(values)
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 if await committed_total(broker.bootstrap, GROUP) == len(values):
                     break
                 await asyncio.sleep(0.2)
+            while _lag() != 0:  # reported right after the commit the loop above saw
+                assert time.monotonic() < deadline, f"lag {_lag()} after everything committed"
+                await asyncio.sleep(0.05)
         finally:
             await writer.stop()
         letters = await dead_letters_of(broker.bootstrap, INVALID)
@@ -98,3 +104,13 @@ async def test_an_outage_delays_the_log_and_loses_nothing(embedded_store: Embedd
     assert 3 <= len(store.refused_at) <= 10, store.refused_at
     assert max(gaps) >= 0.7 > min(gaps)
     assert INSERT_FAILURES._value.get() - failures_before == len(store.refused_at)
+
+
+def _lag() -> float:
+    """The log-writer's lag gauge summed over the partitions of postbacks.attempts."""
+    return sum(
+        sample.value
+        for metric in CONSUMER_LAG.collect()
+        for sample in metric.samples
+        if sample.labels["topic"] == topics.ATTEMPTS
+    )

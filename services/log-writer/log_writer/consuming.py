@@ -116,6 +116,8 @@ class BatchLoop(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is
             for tp, records in got.items():
                 if tp in self._owned:
                     self._pending.setdefault(tp, []).extend(records)
+            await self._learn_committed_offsets()
+            self._report_lag()
             if self._pending and deadline is None:
                 deadline = time.monotonic() + self._timeout_s
 
@@ -152,6 +154,20 @@ class BatchLoop(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is
         # Awaited before the commit: a dead letter is as durable as a stored row.
         sends = [await self._producer.send(topics.DLQ, letter) for letter in letters]
         await asyncio.gather(*sends)
+
+    async def _learn_committed_offsets(self) -> None:
+        """The group's committed offset of each newly owned partition, so its lag is reported
+        from its first fetch on, not from this member's first commit: a log-writer that cannot
+        store (ClickHouse down since it started) is the one whose lag a dashboard must show."""
+        new = [tp for tp in self._owned if tp not in self._committed]
+        if not new:
+            return
+        beginnings = await self._consumer.beginning_offsets(new)
+        for tp in new:
+            committed = await self._consumer.committed(tp)
+            # Revoked meanwhile, or committed by our own store task: keep what is newer.
+            if tp in self._owned and tp not in self._committed:
+                self._committed[tp] = beginnings[tp] if committed is None else committed
 
     def _report_lag(self) -> None:
         for tp, committed in self._committed.items():
