@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from dispatcher.rendering import RenderedRequest, macro_values, render
+from dispatcher.rendering import RenderedRequest, macro_values, macros_used, render
 from postbacks import topics
 from postbacks.configs import PostbackConfig, PostbackConfigIn
 from postbacks.inputs import ClickInput, parse_input
+from postbacks.macros import MACROS
+from postbacks.templates import render_form, render_header, render_json, render_url
 
 POSTBACK_ID = uuid.UUID("00000000-0000-4000-8000-0000000000aa")
 ATTEMPT_ID = uuid.UUID("00000000-0000-4000-8000-0000000000bb")
@@ -175,3 +178,34 @@ def test_a_click_config_renders_missing_conversion_macros_empty() -> None:
         ATTEMPT_ID,
     )
     assert request.url == "https://pub.example/?p=&s=&t=tx-1"
+
+
+PLACES: dict[str, Callable[[str], dict[str, Any]]] = {
+    "url": lambda macro: {"url": f"https://pub.example/pb/{{{macro}}}?v={{{macro}}}"},
+    "header": lambda macro: {"headers": {"X-V": f"v={{{macro}}}"}},
+    "json body": lambda macro: {"method": "POST", "body": f'{{"s":"{{{macro}}}","b":{{{macro}}}}}'},
+    "form body": lambda macro: {"method": "POST", "body": f"v={{{macro}}}", "content_type": "form"},
+}
+
+
+@pytest.mark.parametrize("place", PLACES)
+@pytest.mark.parametrize("macro", sorted(MACROS))
+def test_only_the_macros_a_config_names_are_computed_and_each_renders(
+    macro: str, place: str
+) -> None:
+    # render() computes the values of the macros its templates name, not all of them: every
+    # macro in every place must come out as it does from the full set of values.
+    fields = PLACES[place](macro)
+    postback = config(**fields)
+    every_value = macro_values(message(), POSTBACK_ID, ATTEMPT_ID)
+    assert macros_used(postback) == {macro}
+    request = render(postback, message(), ATTEMPT_ID)
+    assert request.url == render_url(postback.url, every_value)
+    if place == "header":
+        header = render_header(postback.headers["X-V"], every_value)
+        assert request.headers == [(b"X-V", header.encode())]
+    body = postback.body or ""
+    if place == "json body":
+        assert request.body == render_json(body, every_value).encode()
+    if place == "form body":
+        assert request.body == render_form(body, every_value).encode()
