@@ -8,7 +8,10 @@ tracking or commits, no dead letters, no metrics, no retries: it is not a dispat
 should run, it is how fast one process on this machine gets with this stack at all. Whatever
 our dispatcher reaches is a share of this.
 
-    python -m bench.bare_dispatcher --bootstrap 127.0.0.1:9092 [--workers 256]
+`--kafka confluent` swaps aiokafka for confluent-kafka (librdkafka: the Kafka protocol runs in
+its C threads, not on the event loop), to show what the Kafka client alone costs.
+
+    python -m bench.bare_dispatcher --bootstrap 127.0.0.1:9092 [--workers 256] [--kafka K]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from datetime import UTC, datetime
 import orjson
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from confluent_kafka import Consumer, Producer
 from pyreqwest.client import ClientBuilder
 
 from bench.naive_dispatcher import load_configs
@@ -30,16 +34,77 @@ from postbacks import topics
 FIELDS = ("transaction_id", "payout", "publisher_id", "offer_id", "sub1")
 
 
-async def run(bootstrap: str, workers: int) -> None:
+class AioKafka:
+    """aiokafka: the consumer and producer of our dispatcher."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._consumer = AIOKafkaConsumer(
+            topics.CONVERSIONS,
+            bootstrap_servers=bootstrap,
+            group_id="bare-dispatcher",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        await self._producer.start()
+
+    async def next_values(self) -> list[bytes]:
+        got = await self._consumer.getmany(timeout_ms=100, max_records=1000)
+        return [record.value or b"{}" for records in got.values() for record in records]
+
+    async def send(self, value: bytes) -> None:
+        await self._producer.send(topics.ATTEMPTS, value)  # queued; the ack is not awaited
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+        await self._consumer.stop()
+
+
+class ConfluentKafka:
+    """confluent-kafka: librdkafka fetches and produces in its own C threads."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": "bare-dispatcher-confluent",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
+        self._producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+
+    async def start(self) -> None:
+        self._consumer.subscribe([topics.CONVERSIONS])
+
+    async def next_values(self) -> list[bytes]:
+        self._producer.poll(0)  # serves delivery reports, so librdkafka's queue drains
+        # timeout=0 takes what librdkafka's threads already fetched and never blocks the loop.
+        messages = self._consumer.consume(num_messages=1000, timeout=0)
+        if not messages:
+            await asyncio.sleep(0.005)
+        return [m.value() or b"{}" for m in messages if m.error() is None]
+
+    async def send(self, value: bytes) -> None:
+        self._producer.produce(topics.ATTEMPTS, value)  # queued in librdkafka
+
+    async def stop(self) -> None:
+        self._producer.flush(5)
+        self._consumer.close()
+
+
+KAFKA_CLIENTS: dict[str, type[AioKafka | ConfluentKafka]] = {
+    "aiokafka": AioKafka,
+    "confluent": ConfluentKafka,
+}
+
+
+async def run(bootstrap: str, workers: int, kafka_client: str) -> None:
     url_of = {c.publisher_id: c.url for c in await load_configs(bootstrap)}
-    consumer = AIOKafkaConsumer(
-        topics.CONVERSIONS,
-        bootstrap_servers=bootstrap,
-        group_id="bare-dispatcher",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    kafka = KAFKA_CLIENTS[kafka_client](bootstrap)
     client = ClientBuilder().follow_redirects(False).no_proxy().build()
     inputs: asyncio.Queue[bytes] = asyncio.Queue(maxsize=workers * 4)
 
@@ -64,21 +129,18 @@ async def run(bootstrap: str, workers: int) -> None:
                 "url": url,
                 "error": "" if 200 <= status < 300 else f"HTTP {status}",
             }
-            await producer.send(topics.ATTEMPTS, orjson.dumps(record))
+            await kafka.send(orjson.dumps(record))
 
-    await consumer.start()
-    await producer.start()
+    await kafka.start()
     tasks = [asyncio.create_task(fire_forever()) for _ in range(workers)]
     try:
         while True:
-            for records in (await consumer.getmany(timeout_ms=100, max_records=1000)).values():
-                for record in records:
-                    await inputs.put(record.value or b"{}")
+            for value in await kafka.next_values():
+                await inputs.put(value)
     finally:
         for task in tasks:
             task.cancel()
-        await producer.stop()
-        await consumer.stop()
+        await kafka.stop()
         await client.close()
 
 
@@ -86,8 +148,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.bare_dispatcher", description=__doc__)
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--workers", type=int, default=256, help="requests in flight at most")
+    parser.add_argument("--kafka", choices=sorted(KAFKA_CLIENTS), default="aiokafka")
     args = parser.parse_args()
-    uvloop.run(run(args.bootstrap, args.workers))
+    uvloop.run(run(args.bootstrap, args.workers, args.kafka))
 
 
 if __name__ == "__main__":

@@ -65,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="conversions for the bare stack's floor (e); 0 skips (e)",
     )
     group.add_argument(
+        "--bare-kafka",
+        choices=("aiokafka", "confluent"),
+        default="aiokafka",
+        help="the Kafka client of the bare stack (e): ours (aiokafka), or librdkafka's",
+    )
+    group.add_argument(
         "--publishers", type=_positive, default=100, help="publishers, one postback each"
     )
     group.add_argument(
@@ -167,15 +173,15 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         if args.bare_conversions > 0:
             bare = await _dispatcher_run(
                 "(e) bare stack (floor)",
-                _bare_argv(),
+                _bare_argv(args.bare_kafka),
                 args.bare_conversions,
                 Publishers.spread(args.publishers, ports, []),
                 args,
             )
             notes.append(
-                "(e): bench/bare_dispatcher.py, the same libraries with nothing else (no "
-                "validation, guard, fairness, commits or metrics): what one process of this "
-                "stack does on this machine at all"
+                f"(e): bench/bare_dispatcher.py --kafka {args.bare_kafka}, the same libraries "
+                "with nothing else (no validation, guard, fairness, commits or metrics): what "
+                "one process of this stack does on this machine at all"
             )
         hangers = None
         if hanging:
@@ -190,7 +196,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 "answer, one port each; the run stops once every healthy publisher's attempt is "
                 f"in; hanging ones logged by then: {hangers.attempts - hangers.healthy:,}"
             )
-    runs = Runs(ours, naive, ceiling, hangers, bare)
+    runs = Runs(ours, naive, ceiling, hangers, bare, args.bare_kafka)
     notes.append(f"(c): {ceiling.command} (keep-alive, {ceiling.non_2xx_or_errors} errors)")
     print()
     print(delivery_output.render(runs, notes))
@@ -253,8 +259,11 @@ def _naive_argv(mode: str) -> list[str]:
     ]
 
 
-def _bare_argv() -> list[str]:
-    return [sys.executable, "-m", "bench.bare_dispatcher", "--bootstrap", "{bootstrap}"]
+def _bare_argv(kafka: str) -> list[str]:
+    return [
+        sys.executable, "-m", "bench.bare_dispatcher", "--bootstrap", "{bootstrap}",
+        "--kafka", kafka,
+    ]  # fmt: skip
 
 
 def _sample_url(port: int) -> str:

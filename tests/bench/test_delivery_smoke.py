@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,30 +30,13 @@ PUBLISHERS = 20  # 5% hanging: one publisher, every 20th conversion
     "(apt-get install -y nginx wrk; `make bench` installs them)",
 )
 def test_delivery_benchmark_delivers_every_attempt_and_writes_its_figures(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "bench", "delivery",
-            "--conversions", str(CONVERSIONS),
-            "--naive-conversions", str(NAIVE_CONVERSIONS),
-            "--bare-conversions", str(BARE_CONVERSIONS),
-            "--publishers", str(PUBLISHERS),
-            "--receiver-ports", "2",
-            "--ceiling-seconds", "1",
-            "--wrk-connections", "4",
-            "--run-timeout", "60",
-            "--results-dir", str(tmp_path),
-        ],
-        cwd=REPO_ROOT,
-        # The hanging publisher's requests are still in flight when the run stops; the
-        # dispatcher's graceful-shutdown wait for them is not what this test checks.
-        env={**os.environ, "POSTBACKS_DISPATCHER_SHUTDOWN_GRACE_S": "1"},
-        capture_output=True,
-        text=True,
-        timeout=150,
-        check=False,
+    done, figures = _bench(
+        tmp_path,
+        "--conversions", str(CONVERSIONS),
+        "--naive-conversions", str(NAIVE_CONVERSIONS),
+        "--bare-conversions", str(BARE_CONVERSIONS),
+        "--publishers", str(PUBLISHERS),
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    figures = json.loads((tmp_path / "delivery.json").read_text())
     runs = figures["runs"]
 
     ours, naive, hangers, bare = runs["ours"], runs["naive"], runs["hangers"], runs["bare"]
@@ -78,3 +62,45 @@ def test_delivery_benchmark_delivers_every_attempt_and_writes_its_figures(tmp_pa
     assert all(t["met"].split(" (")[0] in ("MET", "NOT MET") for t in targets.values())
     assert "(a)/(b) vs naive, steady" in done.stdout
     assert "of the bare stack's" in done.stdout
+
+
+@pytest.mark.skipif(bool(missing_tools()), reason="needs nginx and wrk, as above")
+def test_the_bare_stack_runs_on_librdkafka_too(tmp_path: Path) -> None:
+    done, figures = _bench(
+        tmp_path,
+        "--conversions", "40",
+        "--naive-conversions", "10",
+        "--bare-conversions", str(BARE_CONVERSIONS),
+        "--bare-kafka", "confluent",
+        "--hanging-share", "0",
+        "--publishers", "4",
+    )  # fmt: skip
+    bare = figures["runs"]["bare"]
+    assert (bare["attempts"], bare["finished"]) == (BARE_CONVERSIONS, True)
+    assert bare["healthy_success"] == BARE_CONVERSIONS
+    assert "--kafka confluent" in bare["command"]
+    assert figures["bare_kafka"] == "confluent"
+    assert "(steady, confluent)" in done.stdout
+
+
+def _bench(tmp_path: Path, *arguments: str) -> tuple[subprocess.CompletedProcess[str], Any]:
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "bench", "delivery", *arguments,
+            "--receiver-ports", "2",
+            "--ceiling-seconds", "1",
+            "--wrk-connections", "4",
+            "--run-timeout", "60",
+            "--results-dir", str(tmp_path),
+        ],
+        cwd=REPO_ROOT,
+        # The hanging publisher's requests are still in flight when the run stops; the
+        # dispatcher's graceful-shutdown wait for them is not what this test checks.
+        env={**os.environ, "POSTBACKS_DISPATCHER_SHUTDOWN_GRACE_S": "1"},
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done, json.loads((tmp_path / "delivery.json").read_text())
