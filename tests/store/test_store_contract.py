@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import uuid
@@ -75,6 +76,85 @@ async def test_apply_schema_is_idempotent_and_creates_every_object(store: Store)
     )
     assert expected >= {"postback_attempts", "postback_configs"}
     assert {row["name"] for row in rows} == expected
+
+
+# Columns an older table lacks here: defaults, codecs, comments, and one in the middle.
+ADDED_SINCE = ("event_id", "trigger", "refire_of", "attempt_number", "source")
+
+
+async def test_apply_schema_adds_the_columns_an_older_table_lacks(store: Store) -> None:
+    # The table as an older version created it, with one row in it.
+    attempts = store.table("postback_attempts")
+    (statement,) = [s for s in schema_statements(store.database) if f"EXISTS {attempts}\n" in s]
+    old = "\n".join(
+        line
+        for line in statement.splitlines()
+        if not line.split() or line.split()[0] not in ADDED_SINCE
+    )
+    await store.execute(f"DROP TABLE {attempts}")
+    await store.execute(old)
+    record = _record(1)
+    row = record.model_dump(mode="json", exclude=set(ADDED_SINCE))
+    await store.insert_json("postback_attempts", [orjson.dumps(row)])
+    assert not {c["name"] for c in await _column_specs(store, store.database)} & set(ADDED_SINCE)
+
+    await apply_schema(store)
+    await apply_schema(store)  # and nothing more the second time
+
+    fresh = f"{store.database}_fresh"
+    await store.execute(f"CREATE DATABASE {fresh}")
+    try:
+        await store.execute(statement.replace(attempts, f"{fresh}.postback_attempts", 1))
+        # Name, order, type, default, codec and comment, as a table created today has them.
+        assert await _column_specs(store, store.database) == await _column_specs(store, fresh)
+    finally:
+        await store.execute(f"DROP DATABASE {fresh}")
+    rows = await store.select(
+        f"SELECT event_id, trigger, refire_of, attempt_number, source, transaction_id"
+        f" FROM {attempts}"
+    )
+    assert rows == [
+        {
+            "event_id": "",
+            "trigger": "auto",
+            "refire_of": None,
+            "attempt_number": 1,
+            "source": "",
+            "transaction_id": "tx-1",
+        }
+    ]
+    leftovers = await store.select(
+        "SELECT name FROM system.databases WHERE name LIKE {prefix:String}",
+        {"prefix": f"{store.database}_schema_%"},
+    )
+    assert leftovers == []  # the scratch database is gone
+
+
+async def test_a_clusters_table_is_reported_not_altered(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    # No cluster here: a Memory table stands in for the Distributed one, which is not
+    # MergeTree either. An ALTER of it alone would leave its shards' tables as they were.
+    jobs = store.table("postback_refire_jobs")
+    await store.execute(f"DROP TABLE {jobs}")
+    await store.execute(f"CREATE TABLE {jobs} (job_id UUID, version UInt64) ENGINE = Memory")
+    with caplog.at_level(logging.WARNING, logger="postbacks.store.missing_columns"):
+        await apply_schema(store)
+    columns = await _column_specs(store, store.database, "postback_refire_jobs")
+    assert [c["name"] for c in columns] == ["job_id", "version"]
+    (warning,) = [r.getMessage() for r in caplog.records if "cluster" in r.getMessage()]
+    assert f"{jobs} lacks the columns state, filters, from_ms," in warning
+
+
+async def _column_specs(
+    store: Store, database: str, table: str = "postback_attempts"
+) -> list[dict[str, Any]]:
+    return await store.select(
+        "SELECT name, type, default_kind, default_expression, compression_codec, comment"
+        " FROM system.columns WHERE database = {db:String} AND table = {table:String}"
+        " ORDER BY position",
+        {"db": database, "table": table},
+    )
 
 
 async def test_attempts_round_trip_every_field(store: Store) -> None:

@@ -1,0 +1,97 @@
+"""Columns a table's DDL has gained since the stored table was created, added in place.
+
+`CREATE TABLE IF NOT EXISTS` leaves an existing table as it was, so after an upgrade that adds a
+column (attempt_number, say) the services would read a column the table lacks. Each table's
+own statement is run in a scratch database, ClickHouse reports the columns it defines
+(system.columns: type, default, codec, comment), and each one the stored table lacks is added
+with `ALTER TABLE ... ADD COLUMN`, after the column it follows in the DDL. Existing rows read
+the column's default. Only additions: a changed type, key, index or view is not migrated, and
+a cluster's tables (Distributed over `_local` ones) are only reported: one ALTER here would
+change the Distributed table and leave its shards as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Sequence
+
+from postbacks.store.protocol import Row, Store
+
+_CREATE_TABLE = re.compile(r"^\s*CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)", re.MULTILINE)
+log = logging.getLogger(__name__)
+
+_COLUMNS = """
+    SELECT name, type, default_kind, default_expression, compression_codec, comment
+    FROM system.columns WHERE database = {database:String} AND table = {table:String}
+    ORDER BY position
+"""
+
+
+async def add_missing_columns(store: Store, statements: Sequence[str]) -> list[tuple[str, str]]:
+    """Add to each existing table the columns of its statement it lacks; (table, column) each."""
+    scratch = f"{store.database}_schema_{uuid.uuid4().hex[:12]}"
+    added: list[tuple[str, str]] = []
+    await store.execute(f"CREATE DATABASE {scratch}")
+    try:
+        for statement in statements:
+            match = _CREATE_TABLE.search(statement)
+            if match is None or match.group(1) != store.database:
+                continue  # views and anything else are created, never altered
+            table = match.group(2)
+            scratch_statement = statement.replace(
+                f"{store.database}.{table}", f"{scratch}.{table}", 1
+            )
+            await store.execute(scratch_statement)
+            wanted = await _columns(store, scratch, table)
+            have = {row["name"] for row in await _columns(store, store.database, table)}
+            missing = [column["name"] for column in wanted if column["name"] not in have]
+            if missing and not await _alterable_here(store, table):
+                log.warning(
+                    "%s.%s lacks the columns %s of its DDL and is a cluster's table: add them "
+                    "on every node (docs/production.md, deploy/clickhouse-cluster/)",
+                    store.database, table, ", ".join(missing),
+                )  # fmt: skip
+                continue
+            previous: str | None = None
+            for column in wanted:
+                if column["name"] in missing:
+                    await store.execute(_add_column(f"{store.database}.{table}", column, previous))
+                    added.append((table, column["name"]))
+                previous = column["name"]
+    finally:
+        await store.execute(f"DROP DATABASE IF EXISTS {scratch}")
+    return added
+
+
+async def _alterable_here(store: Store, table: str) -> bool:
+    """Whether one ALTER here changes the table: not a cluster's Distributed table (whose
+    `_local` tables would keep the old columns) or a replicated one."""
+    rows = await store.select(
+        "SELECT engine FROM system.tables WHERE database = {database:String}"
+        " AND name = {table:String}",
+        {"database": store.database, "table": table},
+    )
+    engine = str(rows[0]["engine"]) if rows else ""
+    return engine.endswith("MergeTree") and not engine.startswith("Replicated")
+
+
+async def _columns(store: Store, database: str, table: str) -> list[Row]:
+    return await store.select(_COLUMNS, {"database": database, "table": table})
+
+
+def _add_column(table: str, column: Row, after: str | None) -> str:
+    parts = [f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS `{column['name']}` {column['type']}"]
+    if column["default_kind"]:
+        parts.append(f"{column['default_kind']} {column['default_expression']}")
+    if column["compression_codec"]:
+        parts.append(column["compression_codec"])
+    if column["comment"]:
+        parts.append("COMMENT " + _quoted(column["comment"]))
+    parts.append(f"AFTER `{after}`" if after else "FIRST")
+    return " ".join(parts)
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
