@@ -75,7 +75,10 @@ class ConfluentKafka:
                 "auto.offset.reset": "earliest",
             }
         )
-        self._producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+        # Tansu has no idempotent producer (README, Kafka clients): librdkafka's default, kept.
+        self._producer = Producer(
+            {"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": False}
+        )
 
     async def start(self) -> None:
         self._consumer.subscribe([topics.CONVERSIONS])
