@@ -30,22 +30,30 @@ _COLUMNS = """
 
 
 async def add_missing_columns(store: Store, statements: Sequence[str]) -> list[tuple[str, str]]:
-    """Add to each existing table the columns of its statement it lacks; (table, column) each."""
-    scratch = f"{store.database}_schema_{uuid.uuid4().hex[:12]}"
+    """Add to each existing table the columns of its statement it lacks; (table, column) each.
+
+    Run before the statements themselves: a table they are about to create is skipped, so a new
+    database (a first start, every test) costs one query per table and no scratch database.
+    """
+    scratch: str | None = None
     added: list[tuple[str, str]] = []
-    await store.execute(f"CREATE DATABASE {scratch}")
     try:
         for statement in statements:
             match = _CREATE_TABLE.search(statement)
             if match is None or match.group(1) != store.database:
                 continue  # views and anything else are created, never altered
             table = match.group(2)
+            have = {row["name"] for row in await _columns(store, store.database, table)}
+            if not have:
+                continue  # not there yet: the statement creates it as it is
+            if scratch is None:
+                scratch = f"{store.database}_schema_{uuid.uuid4().hex[:12]}"
+                await store.execute(f"CREATE DATABASE {scratch}")
             scratch_statement = statement.replace(
                 f"{store.database}.{table}", f"{scratch}.{table}", 1
             )
             await store.execute(scratch_statement)
             wanted = await _columns(store, scratch, table)
-            have = {row["name"] for row in await _columns(store, store.database, table)}
             missing = [column["name"] for column in wanted if column["name"] not in have]
             if missing and not await _alterable_here(store, table):
                 log.warning(
@@ -61,7 +69,8 @@ async def add_missing_columns(store: Store, statements: Sequence[str]) -> list[t
                     added.append((table, column["name"]))
                 previous = column["name"]
     finally:
-        await store.execute(f"DROP DATABASE IF EXISTS {scratch}")
+        if scratch is not None:
+            await store.execute(f"DROP DATABASE IF EXISTS {scratch}")
     return added
 
 

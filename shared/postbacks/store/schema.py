@@ -39,7 +39,7 @@ def schema_statements(database: str, schema_dir: Path = SCHEMA_DIR) -> list[str]
 async def apply_schema(store: Store) -> None:
     await store.execute(f"CREATE DATABASE IF NOT EXISTS {store.database}")
     statements = schema_statements(store.database)
-    for statement in statements:
-        await store.execute(statement)
     for table, column in await add_missing_columns(store, statements):
         log.warning("added column %s to the existing table %s (from its DDL)", column, table)
+    for statement in statements:
+        await store.execute(statement)
