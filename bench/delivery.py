@@ -33,6 +33,7 @@ from typing import Any
 import uvloop
 
 from bench import delivery_output
+from bench.bare_dispatcher import KAFKA_CLIENTS
 from bench.delivery_input import FIRST_PUBLISHER_ID, Publishers, load
 from bench.delivery_output import Runs
 from bench.delivery_receivers import hanging_receivers, nginx, tool_versions, wrk_ceiling
@@ -66,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--bare-kafka",
-        choices=("aiokafka", "confluent"),
+        choices=sorted(KAFKA_CLIENTS),
         default="aiokafka",
         help="the Kafka client of the bare stack (e): ours (aiokafka), or librdkafka's",
     )
