@@ -6,18 +6,15 @@ anything is: speeds are for `make bench`, never for tests.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bench.delivery_receivers import missing_tools
+from tests.bench.running import run_bench
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CONVERSIONS = 300
 NAIVE_CONVERSIONS = 60
 BARE_CONVERSIONS = 100
@@ -84,23 +81,14 @@ def test_the_bare_stack_runs_on_librdkafka_too(tmp_path: Path) -> None:
 
 
 def _bench(tmp_path: Path, *arguments: str) -> tuple[subprocess.CompletedProcess[str], Any]:
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "bench", "delivery", *arguments,
-            "--receiver-ports", "2",
-            "--ceiling-seconds", "1",
-            "--wrk-connections", "4",
-            "--run-timeout", "60",
-            "--results-dir", str(tmp_path),
-        ],
-        cwd=REPO_ROOT,
+    return run_bench(
+        "delivery", tmp_path, *arguments,
+        "--receiver-ports", "2",
+        "--ceiling-seconds", "1",
+        "--wrk-connections", "4",
+        "--run-timeout", "60",
         # The hanging publisher's requests are still in flight when the run stops; the
         # dispatcher's graceful-shutdown wait for them is not what this test checks.
-        env={**os.environ, "POSTBACKS_DISPATCHER_SHUTDOWN_GRACE_S": "1"},
-        capture_output=True,
-        text=True,
-        timeout=150,
-        check=False,
+        env={"POSTBACKS_DISPATCHER_SHUTDOWN_GRACE_S": "1"},
+        timeout_s=150,
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done, json.loads((tmp_path / "delivery.json").read_text())

@@ -5,31 +5,20 @@ was stored once. Speeds are for `make bench`, never for tests.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.running import run_bench
+
 ATTEMPTS = 3000
 
 
 def test_ingest_benchmark_stores_every_attempt_once_and_writes_its_figures(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "bench", "ingest",
-            "--ingest-attempts", str(ATTEMPTS),
-            "--ingest-batch", "1000",
-            "--results-dir", str(tmp_path),
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done, figures = run_bench(
+        "ingest", tmp_path,
+        "--ingest-attempts", str(ATTEMPTS),
+        "--ingest-batch", "1000",
+        timeout_s=120,
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    figures = json.loads((tmp_path / "ingest.json").read_text())
     assert figures["attempts"] == ATTEMPTS
     assert figures["stored_rows"] == figures["stored_distinct_attempt_ids"] == ATTEMPTS
     assert figures["pipeline"]["rows_per_s"] > 0

@@ -5,31 +5,20 @@ writes its figures. Speeds are for `make bench`, never for tests.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.running import run_bench
+
 ROWS = 30_000
 
 
 def test_query_benchmark_answers_every_case_and_explains_the_scans(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "bench", "query",
-            "--rows", str(ROWS), "--requests", "5", "--warmup", "1", "--budget", "5",
-            "--rps-seconds", "1", "--deep-pages", "2",
-            "--results-dir", str(tmp_path),
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+    done, figures = run_bench(
+        "query", tmp_path,
+        "--rows", str(ROWS), "--requests", "5", "--warmup", "1", "--budget", "5",
+        "--rps-seconds", "1", "--deep-pages", "2",
+        timeout_s=180,
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    figures = json.loads((tmp_path / "query.json").read_text())
     assert figures["data"]["rows"] == ROWS
     assert figures["server_errors"] == {}
     cases = {case["label"]: case for case in figures["cases"]}
