@@ -12,25 +12,47 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from urllib.parse import quote, quote_plus
 
 from postbacks.macros import JSON_PLACEHOLDER, NUMERIC_MACROS, PLACEHOLDER
 
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _HEADER_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# What quote(value, safe="") leaves as it is: such a value needs no encoding (the common case).
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]+")
 
 
 def render_url(template: str, values: Mapping[str, str]) -> str:
-    # Before the '?' a value is a path segment: its dots are encoded too, because "." or ".."
-    # would be a dot-segment that HTTP clients remove, taking a segment of the path with it.
+    head, macros = _url_pieces(template)
+    out = [head]
+    for name, in_path, tail in macros:
+        value = values.get(name, "")
+        if value and not _URL_SAFE.fullmatch(value):
+            value = quote(value, safe="")
+        if in_path:
+            # Before the '?' a value is a path segment: its dots are encoded too, because "."
+            # or ".." would be a dot-segment that HTTP clients remove, with a segment of the path.
+            value = value.replace(".", "%2E")
+        out.append(value)
+        out.append(tail)
+    return "".join(out)
+
+
+@lru_cache(maxsize=4096)
+def _url_pieces(template: str) -> tuple[str, tuple[tuple[str, bool, str], ...]]:
+    """A URL template split once: the text before the first macro, then per macro its name,
+    whether it stands before the '?', and the text up to the next macro. Templates are few and
+    long-lived (one per configuration): a regex callback per macro per postback cost more than
+    the values did."""
     query_start = template.find("?")
     query_start = len(template) if query_start < 0 else query_start
-
-    def encode(match: re.Match[str]) -> str:
-        encoded = quote(values.get(match.group(1), ""), safe="")
-        return encoded.replace(".", "%2E") if match.start() < query_start else encoded
-
-    return PLACEHOLDER.sub(encode, template)
+    matches = list(PLACEHOLDER.finditer(template))
+    starts = [m.start() for m in matches] + [len(template)]
+    return template[: starts[0]], tuple(
+        (m.group(1), m.start() < query_start, template[m.end() : starts[i + 1]])
+        for i, m in enumerate(matches)
+    )
 
 
 def render_form(template: str, values: Mapping[str, str]) -> str:
