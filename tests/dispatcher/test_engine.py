@@ -28,6 +28,7 @@ from postbacks.embedded_broker import EmbeddedBroker, free_port
 from postbacks.kafka_admin import ensure_topics
 from tests.dispatcher import hostile
 from tests.dispatcher.configs import stamped
+from tests.dispatcher.scraped import gauge
 
 RESOLVER = StaticResolver({name: ["127.0.0.1"] for name in ("ok.test", "hang.test", "drip.test")})
 ATTEMPT_PARTITIONS = next(s.partitions for s in topics.TOPICS if s.name == topics.ATTEMPTS)
@@ -228,7 +229,7 @@ async def test_the_bound_of_admitted_postbacks_pauses_consumption(kafka_bootstra
         async with dispatcher(config_):
             deadline = time.monotonic() + 30
             while server.requests < 120 and time.monotonic() < deadline:
-                peak_in_flight = max(peak_in_flight, metrics.IN_FLIGHT._value.get())
+                peak_in_flight = max(peak_in_flight, gauge("postbacks_dispatcher_in_flight"))
                 paused_seen = paused_seen or metrics.PAUSED._value.get() == 1
                 await asyncio.sleep(0.005)
             found = await attempts(kafka_bootstrap, 120)

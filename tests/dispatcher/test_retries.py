@@ -22,6 +22,7 @@ from dispatcher.settings import DispatcherSettings
 from postbacks.configs import PostbackConfig
 from tests.dispatcher import hostile
 from tests.dispatcher.configs import stamped
+from tests.dispatcher.scraped import gauge
 from tests.dispatcher.test_engine import (
     attempts,
     committed_total,
@@ -202,7 +203,7 @@ async def test_the_offset_waits_for_the_last_attempt_and_shutdown_abandons_a_lat
             assert [a["attempt_number"] for a in found] == [1]
 
             async def waiting() -> bool:
-                return bool(metrics.TIMED_WAITS._value.get() == 1)
+                return bool(gauge("postbacks_dispatcher_timed_waits") == 1)
 
             await until(waiting)
             # Several commit intervals (0.5 s) pass with the retry waiting: nothing committed.
@@ -215,7 +216,7 @@ async def test_the_offset_waits_for_the_last_attempt_and_shutdown_abandons_a_lat
         assert await committed_total(kafka_bootstrap, group) == 0
         assert pub.requests == 1
     assert "1 postbacks waiting for a delay or retry due after the 2.0 s grace" in caplog.text
-    assert metrics.TIMED_WAITS._value.get() == 0
+    assert gauge("postbacks_dispatcher_timed_waits") == 0
 
 
 async def test_a_retry_due_within_the_grace_period_still_fires_at_shutdown(

@@ -79,6 +79,9 @@ class DeliveryEngine:
         self._resubmits: set[asyncio.Task[None]] = set()  # due waits that met a full line
         self._stopping = False
         self._last_commit = time.monotonic()
+        metrics.IN_FLIGHT.set_function(lambda: self._scheduler.in_flight)
+        metrics.WAITING.set_function(lambda: self._scheduler.waiting)
+        metrics.TIMED_WAITS.set_function(lambda: len(self._waits))
 
     @property
     def tracker(self) -> OffsetTracker:
@@ -140,10 +143,8 @@ class DeliveryEngine:
             host = host_of(job.config.url)
             if job.config.delay_ms and job.request is None:
                 self._waits.add(job.config.delay_ms / 1000, host, work)
-                metrics.TIMED_WAITS.set(len(self._waits))
             else:
                 await self._submit(host, work)
-        self._update_gauges()
 
     async def _submit(self, host: str, work: Work) -> None:
         while (admission := self._scheduler.submit(host, work)) is Admission.FULL:
@@ -170,7 +171,6 @@ class DeliveryEngine:
         if job.config.retry_max_attempts > work.attempt_number and job.request is None:
             self._maybe_retry(work, outcome)
         await self._record(attempt, work)
-        self._update_gauges()
 
     def _maybe_retry(self, work: Work, outcome: Outcome) -> None:
         delay_ms = next_retry_ms(work.job.config, work.attempt_number, outcome)
@@ -182,7 +182,6 @@ class DeliveryEngine:
         metrics.RETRIES.inc()
         retry = Work(work.job, work.progress, work.offset, work.attempt_number + 1)
         self._waits.add(delay_ms / 1000, host_of(work.job.config.url), retry)
-        metrics.TIMED_WAITS.set(len(self._waits))
 
     def _wait_over(self, host: str, work: Work) -> None:
         """A delay or backoff ended: to its host's slots, or (line full) through `_submit`."""
@@ -190,8 +189,6 @@ class DeliveryEngine:
             task = asyncio.create_task(self._resubmit(host, work))
             self._resubmits.add(task)
             task.add_done_callback(self._resubmits.discard)
-        metrics.TIMED_WAITS.set(len(self._waits))
-        self._update_gauges()
 
     async def _resubmit(self, host: str, work: Work) -> None:
         with contextlib.suppress(PublishFailed):  # run() raises it too, and stops
@@ -200,7 +197,6 @@ class DeliveryEngine:
     def _abandon(self, work: Work) -> None:
         """A wait that will not fire: its input is never marked done, so never committed."""
         self._outputs.settle()
-        metrics.TIMED_WAITS.set(len(self._waits))
 
     async def _record(self, attempt: Attempt, work: Work) -> None:
         metrics.count_attempt(
@@ -269,7 +265,6 @@ class DeliveryEngine:
             log.error("shutdown: could not publish every attempt: %s", exc)
             return False
         await self.commit()
-        self._update_gauges()
         return finished and self._outputs.failure is None
 
     async def _settle(self) -> None:
@@ -284,10 +279,6 @@ class DeliveryEngine:
             if due is None:
                 return
             await asyncio.sleep(max(0.0, due - loop.time()))
-
-    def _update_gauges(self) -> None:
-        metrics.IN_FLIGHT.set(self._scheduler.in_flight)
-        metrics.WAITING.set(self._scheduler.waiting)
 
     def _report_lag(
         self, partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]

@@ -16,6 +16,8 @@ DELIVERY_SECONDS = Histogram(
     "Time from request start to end of the (capped) body read",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+# IN_FLIGHT, WAITING and TIMED_WAITS read the engine's own counts when scraped
+# (Gauge.set_function, engine.py): setting them twice per postback cost more than a scrape.
 IN_FLIGHT = Gauge("postbacks_dispatcher_in_flight", "Postback requests being sent right now")
 WAITING = Gauge(
     "postbacks_dispatcher_waiting",
@@ -46,6 +48,17 @@ PAUSED = Gauge(
 
 def response_class(code: int) -> str:
     return f"{code // 100}xx" if 100 <= code < 600 else "none"
+
+
+_input_children: dict[str, Counter] = {}
+
+
+def count_input(topic: str) -> None:
+    """INPUTS.labels(topic).inc(), with the child kept (see count_attempt)."""
+    child = _input_children.get(topic)
+    if child is None:
+        child = _input_children[topic] = INPUTS.labels(topic)
+    child.inc()
 
 
 _attempt_children: dict[tuple[str, str, str, int], Counter] = {}

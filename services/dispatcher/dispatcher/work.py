@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from dispatcher.offsets import PartitionProgress
@@ -20,7 +21,7 @@ class EngineLimits:
     commit_interval_s: float = 0.5
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)  # not frozen: a frozen __init__ costs 3x, once per postback
 class Work:
     """One attempt of a job: its input's progress reports when the attempt's record is acked."""
 
@@ -30,6 +31,7 @@ class Work:
     attempt_number: int = 1  # 2, 3, ... for the retries of a retry policy
 
 
+@lru_cache(maxsize=4096)  # URL templates are few and long-lived; urlsplit per postback is not
 def host_of(url: str) -> str:
     """The publisher host a URL template sends to (macros cannot stand in the host: configs.py)."""
     parts = urlsplit(url)
