@@ -73,6 +73,29 @@ async def test_the_global_bound_queues_and_hands_slots_out_in_turn() -> None:
     assert order.index("b0") < order.index("a4")
 
 
+async def test_idle_hosts_are_dropped_past_the_bound_and_busy_ones_kept() -> None:
+    release = asyncio.Event()
+
+    async def run(job: str) -> None:
+        if job == "hang":
+            await release.wait()
+
+    scheduler: HostScheduler[str] = HostScheduler(
+        run, max_in_flight=10, per_host=2, waiting_per_host=3, hosts_kept=3
+    )
+    scheduler.submit("hang.test", "hang")
+    for i in range(10):
+        assert scheduler.submit(f"h{i}.test", "ok") is Admission.ACCEPTED
+        for _ in range(3):  # the job's task starts, runs and releases its slot
+            await asyncio.sleep(0)
+        assert scheduler.hosts_known <= 3
+    # The busy host was never dropped: its slot is still counted and its job still runs.
+    assert scheduler.load("hang.test") == (1, 0)
+    release.set()
+    await scheduler.wait_idle()
+    assert (scheduler.in_flight, scheduler.waiting) == (0, 0)
+
+
 def test_commit_stops_below_the_oldest_unfinished_input() -> None:
     tracker = OffsetTracker()
     first = tracker.begin(TP, 10, parts=2)  # two postbacks

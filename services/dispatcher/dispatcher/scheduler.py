@@ -64,13 +64,17 @@ class HostScheduler(Generic[J]):
         per_host: int,
         waiting_per_host: int,
         max_line_wait_s: float = 5.0,
+        hosts_kept: int = 4096,
     ) -> None:
         self._run = run
         self._max_in_flight = max_in_flight
         self._per_host = per_host
         self._waiting_per_host = waiting_per_host
         self._max_line_wait_s = max_line_wait_s
+        # Idle hosts are kept (a host between two postbacks is idle most of the time: dropping
+        # and rebuilding its state each time was a visible cost), until `hosts_kept` are known.
         self._hosts: dict[str, _Host[J]] = {}
+        self._hosts_kept = hosts_kept
         self._turns: deque[str] = deque()  # hosts with a waiting job and a free host slot
         self._tasks: set[asyncio.Task[None]] = set()
         self.in_flight = 0
@@ -79,6 +83,8 @@ class HostScheduler(Generic[J]):
     def submit(self, host: str, job: J) -> Admission:
         state = self._hosts.get(host)
         if state is None:
+            if len(self._hosts) >= self._hosts_kept:
+                self._drop_idle_hosts()
             state = self._hosts[host] = _Host()
         if state.running < self._per_host and self.in_flight < self._max_in_flight:
             self._start(host, state, job)
@@ -99,6 +105,10 @@ class HostScheduler(Generic[J]):
         state.room.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(state.room.wait(), check_every_s)
+
+    @property
+    def hosts_known(self) -> int:
+        return len(self._hosts)
 
     def load(self, host: str) -> tuple[int, int]:
         state = self._hosts.get(host)
@@ -125,19 +135,22 @@ class HostScheduler(Generic[J]):
         except Exception:  # the runner records failures itself; this is a bug, not a publisher
             log.exception("postback runner failed")
         finally:
-            self._release(host, time.monotonic() - started)
+            self._release(host, started)
 
-    def _release(self, host: str, took_s: float) -> None:
+    def _release(self, host: str, started: float) -> None:
         state = self._hosts[host]
         state.running -= 1
         self.in_flight -= 1
-        state.latency_s += _SMOOTHING * (took_s - state.latency_s)
-        state.last_progress = time.monotonic()
+        now = time.monotonic()
+        state.latency_s += _SMOOTHING * (now - started - state.latency_s)
+        state.last_progress = now
         self._offer_turn(host, state)
         self._fill_slots()
         state.room.set()
-        if state.running == 0 and not state.waiting:
-            del self._hosts[host]  # hosts come and go; keep the map to those with work
+
+    def _drop_idle_hosts(self) -> None:
+        # A host with work running or waiting stays: its slots, line and turn refer to it.
+        self._hosts = {h: s for h, s in self._hosts.items() if s.running or s.waiting}
 
     def _fill_slots(self) -> None:
         while self._turns and self.in_flight < self._max_in_flight:
