@@ -34,14 +34,16 @@ import contextlib
 import logging
 import time
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
+from confluent_kafka import KafkaException
 
 from dispatcher import metrics
 from dispatcher.attempt import Attempt
 from dispatcher.config_table import ConfigTable
 from dispatcher.delivery import Deliverer, Outcome
 from dispatcher.failures import HostOverloaded
+from dispatcher.kafka_publisher import KafkaPublisher, PublishTimeout
 from dispatcher.offsets import OffsetTracker
 from dispatcher.outputs import Outputs
 from dispatcher.processing import plan
@@ -57,7 +59,7 @@ class DeliveryEngine:
     def __init__(
         self,
         consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
+        producer: KafkaPublisher,
         table: ConfigTable,
         deliverer: Deliverer,
         limits: EngineLimits,
@@ -260,8 +262,8 @@ class DeliveryEngine:
                 task.cancel()
             await self._scheduler.cancel_all()
         try:
-            await self._outputs.flush()
-        except KafkaError as exc:
+            await self._outputs.flush(grace_s)
+        except (KafkaException, PublishTimeout) as exc:
             log.error("shutdown: could not publish every attempt: %s", exc)
             return False
         await self.commit()

@@ -12,12 +12,11 @@ and the inputs concerned are consumed again after the restart (at least once).
 from __future__ import annotations
 
 import asyncio
-
-from aiokafka import AIOKafkaProducer
+from functools import partial
 
 from dispatcher.attempt import Attempt
+from dispatcher.kafka_publisher import KafkaPublisher
 from dispatcher.offsets import PartitionProgress
-from dispatcher.publishing import BatchPublisher
 from dispatcher.work import PublishFailed
 from postbacks import topics
 
@@ -25,19 +24,18 @@ Ack = tuple[PartitionProgress, int]  # the input's progress, and its offset
 
 
 class Outputs:
-    def __init__(self, producer: AIOKafkaProducer, max_pending: int) -> None:
-        self._producer = producer
+    def __init__(self, publisher: KafkaPublisher, max_pending: int) -> None:
+        self._publisher = publisher
         self._max_pending = max_pending
         self.pending = 0
         self.room = asyncio.Event()  # set whenever pending drops below max_pending
         self.failure: PublishFailed | None = None
-        self._attempts: BatchPublisher[Ack] = BatchPublisher(producer, topics.ATTEMPTS, self._acked)
         self._attempt_partitions = 1
 
     async def start(self) -> None:
-        # Attempts are spread by attempt id, computed here: aiokafka's murmur2 partitioner in
-        # pure Python was a visible share of the hot path.
-        self._attempt_partitions = len(await self._producer.partitions_for(topics.ATTEMPTS))
+        # Attempts are spread by attempt id, computed here: cheaper than any partitioner, and
+        # the same attempt always lands on the same partition.
+        self._attempt_partitions = await self._publisher.partitions(topics.ATTEMPTS)
 
     @property
     def full(self) -> bool:
@@ -60,34 +58,33 @@ class Outputs:
 
     async def attempt(self, attempt: Attempt, ack: Ack) -> None:
         attempt_id = attempt.attempt_id
-        await self._attempts.add(
-            attempt_id.int % self._attempt_partitions, attempt_id.bytes, attempt.to_json(), ack
+        await self._publisher.publish(
+            topics.ATTEMPTS,
+            attempt.to_json(),
+            partial(self._acked, ack),
+            attempt_id.bytes,
+            attempt_id.int % self._attempt_partitions,
         )
 
     async def dead_letter(self, value: bytes, ack: Ack) -> None:
-        """One record on its own (dead letters: rare, and on a topic of their own)."""
-        acked = await self._producer.send(topics.DLQ, value)
-        acked.add_done_callback(
-            lambda f: self._acked([ack], None if f.cancelled() else f.exception())
-        )
+        await self._publisher.publish(topics.DLQ, value, partial(self._acked, ack))
 
     def raise_failure(self) -> None:
         if self.failure is not None:
             raise self.failure
 
-    async def flush(self) -> None:
-        """Hand every open batch to the producer and wait until the broker has answered."""
-        await self._attempts.close()
-        await self._producer.flush()
+    async def flush(self, timeout_s: float) -> None:
+        """Until the broker has answered for every output (raises PublishTimeout if not)."""
+        await self._publisher.flush(timeout_s)
 
-    def _acked(self, acks: list[Ack], error: BaseException | None) -> None:
+    def _acked(self, ack: Ack, error: BaseException | None) -> None:
         if error is not None:
-            # Never mark them done: the inputs stay uncommitted and are consumed again.
+            # Never mark it done: the input stays uncommitted and is consumed again.
             reason = str(error) or type(error).__name__
             self.failure = self.failure or PublishFailed(
                 f"the broker did not acknowledge a record: {reason}"
             )
         else:
-            for progress, offset in acks:
-                progress.finish_part(offset)
-        self.settle(len(acks))
+            progress, offset = ack
+            progress.finish_part(offset)
+        self.settle()

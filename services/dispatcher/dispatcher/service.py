@@ -2,8 +2,8 @@
 
 The input consumer is aiokafka's, not FastStream's: the engine needs pause()/resume() for
 backpressure and per-partition commits of exactly the offsets whose attempts the broker has
-acknowledged, which FastStream's ack-per-batch cannot express. The producer is aiokafka's
-too, because the engine tracks the acknowledgement of each batch of attempts (publishing.py).
+acknowledged, which FastStream's ack-per-batch cannot express. The producer is librdkafka's
+(kafka_publisher.py): it encodes and sends in its own threads, off the busy event loop.
 
 SIGTERM (cancellation of `run_dispatcher`) stops fetching, lets in-flight postbacks finish for
 `dispatcher_shutdown_grace_s`, publishes their attempts, commits, and returns.
@@ -16,7 +16,7 @@ import gc
 import logging
 import sys
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from dispatcher.config_follower import ConfigFollower
 from dispatcher.config_table import ConfigTable
@@ -24,10 +24,11 @@ from dispatcher.delivery import Deliverer
 from dispatcher.engine import DeliveryEngine
 from dispatcher.guard import DestinationGuard
 from dispatcher.http_client import PostbackHttpClient
+from dispatcher.kafka_publisher import KafkaPublisher
 from dispatcher.resolver import Resolver, SystemResolver
 from dispatcher.settings import DispatcherSettings
 from postbacks import topics
-from postbacks.ops_server import Readiness, broker_problem, ops_endpoints
+from postbacks.ops_server import Readiness, ops_endpoints
 
 log = logging.getLogger(__name__)
 GIL_SWITCH_INTERVAL_S = 0.0005
@@ -56,17 +57,8 @@ def build_consumer(settings: DispatcherSettings) -> AIOKafkaConsumer:
     )
 
 
-def build_producer(settings: DispatcherSettings) -> AIOKafkaProducer:
-    # No idempotence: the embedded broker (Tansu) refuses InitProducerId (design §2). acks=all
-    # so an acknowledged attempt survives a broker failover before its input is committed.
-    # No linger here: attempts arrive as batches that already lingered (publishing.py).
-    return AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap,
-        client_id="dispatcher",
-        acks="all",
-        linger_ms=0,
-        max_batch_size=256 * 1024,
-    )
+def build_producer(settings: DispatcherSettings) -> KafkaPublisher:
+    return KafkaPublisher(settings.bootstrap)
 
 
 async def run_dispatcher(settings: DispatcherSettings, resolver: Resolver | None = None) -> None:
@@ -94,7 +86,7 @@ async def run_dispatcher(settings: DispatcherSettings, resolver: Resolver | None
     async def broker() -> str | None:
         # Asked through the producer that publishes attempts: if it cannot reach the broker,
         # nothing this dispatcher fires can be logged or committed.
-        return await broker_problem(producer) if started else "not connected yet"
+        return await producer.problem() if started else "not connected yet"
 
     readiness = Readiness({"dispatcher": consuming, "broker": broker})
     try:

@@ -1,0 +1,117 @@
+"""Attempt records and dead letters onto Kafka through librdkafka (confluent-kafka).
+
+The dispatcher's event loop is its bottleneck. With aiokafka, building batches, encoding
+produce requests and reading their answers ran on that loop: about 8 % of its time in the
+profile (services/dispatcher/README.md). librdkafka does all of it in its own C threads; the
+loop only hands over each record (`produce()`) and runs the delivery reports.
+
+Delivery reports run on the loop's thread, like the rest of the engine's bookkeeping: a task
+calls `poll(0)` every `poll_interval_s`, and librdkafka calls each record's `done` from inside
+that call. acks=all, so an acknowledged attempt survives a broker failover before its input is
+committed; no idempotence, because the embedded broker (Tansu) refuses InitProducerId. A
+produce that the broker refuses or does not answer is retried by librdkafka until
+`delivery.timeout.ms`; a record it gives up on reports its error, and the engine stops without
+committing it (outputs.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+log = logging.getLogger(__name__)
+Done = Callable[[BaseException | None], None]
+
+
+class PublishTimeout(TimeoutError):
+    """Records were still unacknowledged when a flush ran out of time."""
+
+
+class KafkaPublisher:
+    def __init__(
+        self, bootstrap: str, client_id: str = "dispatcher", poll_interval_s: float = 0.002
+    ) -> None:
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "client.id": client_id,
+                "acks": "all",
+                "enable.idempotence": False,
+                # Records arrive a few at a time from many requests: a short linger makes
+                # batches of them without delaying any acknowledgement noticeably.
+                "linger.ms": 5,
+            },
+            logger=log,  # librdkafka's own log lines, through logging instead of stderr
+        )
+        self._poll_interval_s = poll_interval_s
+        self._poller: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._poller = asyncio.create_task(self._poll_forever(), name="kafka-delivery-reports")
+
+    async def partitions(self, topic: str, timeout_s: float = 10.0) -> int:
+        """How many partitions `topic` has (a metadata request, in a thread: it blocks)."""
+        metadata = await asyncio.to_thread(self._producer.list_topics, topic, timeout_s)
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None or not found.partitions:
+            raise KafkaException(
+                found.error if found else KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART)
+            )
+        return len(found.partitions)
+
+    async def publish(
+        self, topic: str, value: bytes, done: Done, key: bytes | None = None, partition: int = -1
+    ) -> None:
+        """Queue one record; `done(error or None)` runs on the loop once the broker answered."""
+
+        def report(error: KafkaError | None, _: Message) -> None:
+            done(None if error is None else KafkaException(error))
+
+        while True:
+            try:
+                self._producer.produce(topic, value, key, partition, on_delivery=report)
+                return
+            except BufferError:  # librdkafka's queue is full: let it drain
+                await asyncio.sleep(self._poll_interval_s)
+
+    async def flush(self, timeout_s: float = 30.0) -> None:
+        """Until every queued record is acknowledged (its `done` has run) or `timeout_s`."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while self._producer.poll(0) or len(self._producer):
+            if asyncio.get_running_loop().time() > deadline:
+                raise PublishTimeout(
+                    f"{len(self._producer)} records not acknowledged after {timeout_s:g} s"
+                )
+            await asyncio.sleep(self._poll_interval_s)
+
+    async def problem(self, timeout_s: float = 5.0) -> str | None:
+        """None when the broker answers a metadata request on the producer's own connections."""
+        try:
+            await asyncio.to_thread(self._producer.list_topics, None, timeout_s)
+        except KafkaException as exc:
+            return f"Kafka did not answer a metadata request: {exc}"
+        return None
+
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        """Flush (at most `timeout_s`), then close the connections: a broker waits for its
+        clients to leave before it shuts down."""
+        with contextlib.suppress(PublishTimeout):
+            await self.flush(timeout_s)
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        self._producer.purge()  # what is still unacknowledged reports an error, not done
+        self._producer.poll(0)
+        await asyncio.to_thread(self._producer.close)
+
+    async def _poll_forever(self) -> None:
+        while True:
+            self._producer.poll(0)
+            # Idle (nothing awaits an answer): look less often; a new record's first answer
+            # waits at most that long, which delays a commit, never a postback.
+            await asyncio.sleep(self._poll_interval_s if len(self._producer) else 0.05)

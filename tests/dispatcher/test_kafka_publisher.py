@@ -1,0 +1,42 @@
+"""The attempt producer: an acknowledgement is reported only for what the broker stored."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from dispatcher.kafka_publisher import KafkaPublisher, PublishTimeout
+from postbacks.embedded_broker import free_port
+from postbacks.kafka_admin import ensure_topics
+from postbacks.topics import TopicSpec
+from tests.kafka_topics import read_topic
+
+
+async def test_records_are_reported_done_once_stored(kafka: str) -> None:
+    topic = f"publisher-test-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka, [TopicSpec(topic, 2)])
+    publisher = KafkaPublisher(kafka)
+    await publisher.start()
+    assert await publisher.partitions(topic) == 2
+    reports: list[BaseException | None] = []
+    for i in range(50):
+        await publisher.publish(topic, b"v%d" % i, reports.append, b"k", 1)
+    await publisher.flush(10)
+    await publisher.stop()
+    assert reports == [None] * 50
+    stored = await read_topic(kafka, topic, partition=1)
+    assert [r.value for r in stored] == [b"v%d" % i for i in range(50)]
+
+
+async def test_a_record_the_broker_never_took_is_reported_as_an_error_never_as_done() -> None:
+    publisher = KafkaPublisher(f"127.0.0.1:{free_port()}")  # nothing listens there
+    await publisher.start()
+    reports: list[BaseException | None] = []
+    await publisher.publish("publisher-test", b"v", reports.append)
+    with pytest.raises(PublishTimeout, match=r"not acknowledged after 0\.5 s"):
+        await publisher.flush(0.5)
+    assert reports == []
+    await publisher.stop(timeout_s=0.1)
+    assert len(reports) == 1
+    assert reports[0] is not None
