@@ -88,8 +88,9 @@ class KafkaPublisher:
                 )
             await asyncio.sleep(self._poll_interval_s)
 
-    async def problem(self, timeout_s: float = 5.0) -> str | None:
-        """None when the broker answers a metadata request on the producer's own connections."""
+    async def problem(self, timeout_s: float = 1.5) -> str | None:
+        """None when the broker answers a metadata request on the producer's own connections
+        (within `timeout_s`: readiness checks give up after 2 s)."""
         try:
             await asyncio.to_thread(self._producer.list_topics, None, timeout_s)
         except KafkaException as exc:
