@@ -23,6 +23,8 @@ from collections.abc import Callable
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from postbacks.ops_server import CHECK_TIMEOUT_S
+
 log = logging.getLogger(__name__)
 Done = Callable[[BaseException | None], None]
 
@@ -88,9 +90,9 @@ class KafkaPublisher:
                 )
             await asyncio.sleep(self._poll_interval_s)
 
-    async def problem(self, timeout_s: float = 1.5) -> str | None:
-        """None when the broker answers a metadata request on the producer's own connections
-        (within `timeout_s`: readiness checks give up after 2 s)."""
+    async def problem(self, timeout_s: float = CHECK_TIMEOUT_S * 0.75) -> str | None:
+        """None when the broker answers a metadata request on the producer's own connections,
+        within `timeout_s`: inside /readyz's own limit, so the answer names the broker."""
         try:
             await asyncio.to_thread(self._producer.list_topics, None, timeout_s)
         except KafkaException as exc:
