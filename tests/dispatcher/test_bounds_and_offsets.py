@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokafka import TopicPartition
-
-from dispatcher.offsets import OffsetTracker
+from dispatcher.offsets import OffsetTracker, Partition
 from dispatcher.scheduler import Admission, HostScheduler
 
-TP = TopicPartition("conversions", 0)
+TP = Partition("conversions", 0)
 
 
 async def test_a_hanging_host_holds_only_its_own_slots() -> None:

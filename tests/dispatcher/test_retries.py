@@ -23,15 +23,7 @@ from postbacks.configs import PostbackConfig
 from tests.dispatcher import hostile
 from tests.dispatcher.configs import stamped
 from tests.dispatcher.scraped import gauge
-from tests.dispatcher.test_engine import (
-    attempts,
-    committed_total,
-    kafka_bootstrap,
-    publish,
-    settings,
-)
-
-__all__ = ["kafka_bootstrap"]  # the fixture: a broker per test
+from tests.dispatcher.stack import attempts, committed_total, publish, settings
 
 # refused.test resolves to a private address: the guard refuses it before any connection.
 RESOLVER = StaticResolver({"pub.test": ["127.0.0.1"], "refused.test": ["10.0.0.1"]})

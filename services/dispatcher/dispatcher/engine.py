@@ -10,8 +10,8 @@ Bounds, so memory stays flat whatever publishers do:
 - `waiting_per_host` postbacks waiting for a host's slot; past it the consumer waits for a
   healthy host, and a stuck one's postbacks fail at once, unsent (scheduler.py);
 - `max_pending` postbacks admitted but not yet acknowledged by the broker: at this bound the
-  consumer pauses every partition, and resumes once below it. aiokafka's own prefetch is
-  bounded in bytes per partition, so no queue anywhere grows without bound.
+  consumer pauses every partition, and resumes once below it. librdkafka's prefetch is
+  bounded in bytes (kafka_inputs.py), so no queue anywhere grows without bound.
 
 At least once: an input's offset is committed only when all its attempts (or its dead letter)
 are acknowledged by the broker (outputs.py counts them until then, offsets.py commits). After
@@ -34,8 +34,6 @@ import contextlib
 import logging
 import time
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
 from confluent_kafka import KafkaException
 
 from dispatcher import metrics
@@ -43,8 +41,9 @@ from dispatcher.attempt import Attempt
 from dispatcher.config_table import ConfigTable
 from dispatcher.delivery import Deliverer, Outcome
 from dispatcher.failures import HostOverloaded
+from dispatcher.kafka_inputs import KafkaInputs, Record
 from dispatcher.kafka_publisher import KafkaPublisher, PublishTimeout
-from dispatcher.offsets import OffsetTracker
+from dispatcher.offsets import OffsetTracker, Partition
 from dispatcher.outputs import Outputs
 from dispatcher.processing import plan
 from dispatcher.retry_policy import next_retry_ms
@@ -58,13 +57,13 @@ log = logging.getLogger(__name__)
 class DeliveryEngine:
     def __init__(
         self,
-        consumer: AIOKafkaConsumer,
+        inputs: KafkaInputs,
         producer: KafkaPublisher,
         table: ConfigTable,
         deliverer: Deliverer,
         limits: EngineLimits,
     ) -> None:
-        self._consumer = consumer
+        self._inputs = inputs
         self._table = table
         self._deliverer = deliverer
         self._limits = limits
@@ -102,40 +101,43 @@ class DeliveryEngine:
                 continue
             # Never fetch more than the bound has room for (a record fires one postback in the
             # common case), so a batch cannot overshoot max_pending by max_batch.
-            batches = await self._consumer.getmany(
-                timeout_ms=100, max_records=min(self._limits.max_batch, self._outputs.room_left)
-            )
-            for partition, records in batches.items():
-                for record in records:
-                    await self._admit(partition, record)
-                self._report_lag(partition, records)
+            records = await self._inputs.fetch(min(self._limits.max_batch, self._outputs.room_left))
+            for record in records:
+                await self._admit(record)
+            if records:
+                self._report_lag(records)
             self._outputs.raise_failure()
             if time.monotonic() - self._last_commit >= self._limits.commit_interval_s:
-                await self.commit()
+                self.commit()
 
     def stop(self) -> None:
         self._stopping = True
         self._outputs.room.set()
 
     async def _wait_for_room(self) -> None:
-        paused = self._consumer.assignment()
-        self._consumer.pause(*paused)
+        self._inputs.pause()
         metrics.PAUSED.set(1)
         try:
             while self._outputs.full and not self._stopping:
                 self._outputs.room.clear()
-                # Wakes on room, or every second to commit what finished meanwhile.
+                # Wakes on room, or every second to commit what finished meanwhile and to let
+                # the consumer run its callbacks (a rebalance waits for them).
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._outputs.room.wait(), 1.0)
+                # Every partition is paused, so this normally returns nothing; a record it does
+                # return (fetched before the pause took) is admitted, never dropped.
+                for record in await self._inputs.fetch(1):
+                    await self._admit(record)
                 self._outputs.raise_failure()
-                await self.commit()
+                self.commit()
         finally:
-            self._consumer.resume(*(p for p in paused if p in self._consumer.assignment()))
+            self._inputs.resume()
             metrics.PAUSED.set(0)
 
-    async def _admit(self, partition: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _admit(self, record: Record) -> None:
         decided = plan(self._table, record)
         parts = len(decided.jobs) + (decided.dead_letter is not None)
+        partition = Partition(record.topic, record.partition)
         progress = self._tracker.begin(partition, record.offset, parts)
         self._outputs.expect(parts)
         if decided.dead_letter is not None:
@@ -206,26 +208,27 @@ class DeliveryEngine:
         )
         await self._outputs.attempt(attempt, (work.progress, work.offset))
 
-    async def commit(self) -> None:
+    def commit(self) -> None:
+        """Commit, without waiting for the answer, every assigned partition's progress since
+        the last commit (and again any whose last commit failed)."""
         self._last_commit = time.monotonic()
-        offsets = self._tracker.to_commit()
-        if not offsets:
-            return
-        assigned = self._consumer.assignment()
-        offsets = {p: o for p, o in offsets.items() if p in assigned}
-        if not offsets:
-            return
-        try:
-            await self._consumer.commit(offsets)
-        except KafkaError as exc:  # e.g. a rebalance took a partition: it will be re-read
-            log.warning("offset commit failed, inputs after it may be fired again: %s", exc)
-            return
-        self._tracker.committed(offsets)
+        self._tracker.uncommitted(self._inputs.failed_commits())
+        offsets = self._committable()
+        if offsets:
+            self._inputs.commit(offsets)
+            self._tracker.committed(offsets)
 
-    async def revoked(self, partitions: set[TopicPartition]) -> None:
-        """Before a rebalance takes partitions: commit what is done; the rest is re-read by the
-        next owner (at least once)."""
-        await self.commit()
+    def _committable(self, only: set[Partition] | None = None) -> dict[Partition, int]:
+        assigned = self._inputs.assigned if only is None else self._inputs.assigned & only
+        return {p: o for p, o in self._tracker.to_commit().items() if p in assigned}
+
+    def revoked(self, partitions: set[Partition], lost: bool) -> None:
+        """Partitions taken by a rebalance (the consumer calls this): commit what is done,
+        unless they were lost to another member already; the rest is re-read by the next
+        owner (at least once)."""
+        if not lost:
+            self._tracker.uncommitted(partitions)  # an asynchronous commit may still fail
+            self._inputs.commit_now(self._committable(partitions))
         # Waits of those inputs are the next owner's now: it consumes them again.
         gone = set(self._tracker.progress_of(partitions))
         self._waits.abandon_where(lambda _, work: work.progress in gone)
@@ -266,8 +269,9 @@ class DeliveryEngine:
         except (KafkaException, PublishTimeout) as exc:
             log.error("shutdown: could not publish every attempt: %s", exc)
             return False
-        await self.commit()
-        return finished and self._outputs.failure is None
+        self._tracker.uncommitted(self._inputs.assigned)  # an asynchronous one may still fail
+        committed = self._inputs.commit_now(self._committable())
+        return committed and finished and self._outputs.failure is None
 
     async def _settle(self) -> None:
         """Until nothing is sent, waits for a slot, or waits for its delay or backoff."""
@@ -282,10 +286,11 @@ class DeliveryEngine:
                 return
             await asyncio.sleep(max(0.0, due - loop.time()))
 
-    def _report_lag(
-        self, partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
-    ) -> None:
-        highwater = self._consumer.highwater(partition)
-        if highwater is not None and records:
-            lag = max(0, highwater - records[-1].offset - 1)
-            metrics.CONSUMER_LAG.labels(partition.topic, str(partition.partition)).set(lag)
+    def _report_lag(self, records: list[Record]) -> None:
+        """Lag of each partition in the batch, after its last record."""
+        last = {Partition(r.topic, r.partition): r.offset for r in records}
+        for partition, offset in last.items():
+            highwater = self._inputs.high_watermark(partition)
+            if highwater is not None:
+                lag = max(0, highwater - offset - 1)
+                metrics.CONSUMER_LAG.labels(partition.topic, str(partition.partition)).set(lag)

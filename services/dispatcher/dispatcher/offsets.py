@@ -10,8 +10,12 @@ and dead letter it produced has been acknowledged by the broker.
 from __future__ import annotations
 
 from collections import deque
+from typing import NamedTuple
 
-from aiokafka import TopicPartition
+
+class Partition(NamedTuple):
+    topic: str
+    partition: int
 
 
 class PartitionProgress:
@@ -56,10 +60,10 @@ class OffsetTracker:
     """Progress of every partition this dispatcher has read, and what was last committed."""
 
     def __init__(self) -> None:
-        self._partitions: dict[TopicPartition, PartitionProgress] = {}
-        self._committed: dict[TopicPartition, int] = {}
+        self._partitions: dict[Partition, PartitionProgress] = {}
+        self._committed: dict[Partition, int] = {}
 
-    def begin(self, partition: TopicPartition, offset: int, parts: int) -> PartitionProgress:
+    def begin(self, partition: Partition, offset: int, parts: int) -> PartitionProgress:
         """Record a new input; its outputs report back to the returned progress (so a late
         acknowledgement after a rebalance lands on the forgotten progress, not a new one)."""
         progress = self._partitions.get(partition)
@@ -68,7 +72,7 @@ class OffsetTracker:
         progress.begin(offset, parts)
         return progress
 
-    def to_commit(self) -> dict[TopicPartition, int]:
+    def to_commit(self) -> dict[Partition, int]:
         """Offsets that moved since the last `committed()`."""
         moved = {}
         for partition, progress in self._partitions.items():
@@ -77,13 +81,18 @@ class OffsetTracker:
                 moved[partition] = offset
         return moved
 
-    def progress_of(self, partitions: set[TopicPartition]) -> list[PartitionProgress]:
+    def progress_of(self, partitions: set[Partition]) -> list[PartitionProgress]:
         return [p for tp, p in self._partitions.items() if tp in partitions]
 
-    def committed(self, offsets: dict[TopicPartition, int]) -> None:
+    def committed(self, offsets: dict[Partition, int]) -> None:
         self._committed.update(offsets)
 
-    def forget(self, partitions: set[TopicPartition]) -> None:
+    def uncommitted(self, partitions: set[Partition]) -> None:
+        """Their last commit failed: `to_commit()` names them again, moved or not."""
+        for partition in partitions:
+            self._committed.pop(partition, None)
+
+    def forget(self, partitions: set[Partition]) -> None:
         """After a rebalance took these away: their records now belong to another consumer."""
         for partition in partitions:
             self._partitions.pop(partition, None)

@@ -1,9 +1,10 @@
 """Wires the dispatcher: configuration follower, input consumer, attempt producer, HTTP client.
 
-The input consumer is aiokafka's, not FastStream's: the engine needs pause()/resume() for
-backpressure and per-partition commits of exactly the offsets whose attempts the broker has
-acknowledged, which FastStream's ack-per-batch cannot express. The producer is librdkafka's
-(kafka_publisher.py): it encodes and sends in its own threads, off the busy event loop.
+The input consumer and the attempt producer are librdkafka's (kafka_inputs.py,
+kafka_publisher.py), not FastStream's: the engine needs pause()/resume() for backpressure and
+per-partition commits of exactly the offsets whose attempts the broker has acknowledged, which
+FastStream's ack-per-batch cannot express, and librdkafka does the Kafka protocol in its own
+threads, off the busy event loop.
 
 SIGTERM (cancellation of `run_dispatcher`) stops fetching, lets in-flight postbacks finish for
 `dispatcher_shutdown_grace_s`, publishes their attempts, commits, and returns.
@@ -16,14 +17,13 @@ import gc
 import logging
 import sys
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-
 from dispatcher.config_follower import ConfigFollower
 from dispatcher.config_table import ConfigTable
 from dispatcher.delivery import Deliverer
 from dispatcher.engine import DeliveryEngine
 from dispatcher.guard import DestinationGuard
 from dispatcher.http_client import PostbackHttpClient
+from dispatcher.kafka_inputs import KafkaInputs
 from dispatcher.kafka_publisher import KafkaPublisher
 from dispatcher.resolver import Resolver, SystemResolver
 from dispatcher.settings import DispatcherSettings
@@ -34,27 +34,8 @@ log = logging.getLogger(__name__)
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 
-class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self) -> None:
-        self.engine: DeliveryEngine | None = None
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        if self.engine is not None:
-            await self.engine.revoked(set(revoked))
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        return None
-
-
-def build_consumer(settings: DispatcherSettings) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap,
-        group_id=settings.dispatcher_group_id,
-        client_id="dispatcher",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=settings.dispatcher_max_batch,
-    )
+def build_consumer(settings: DispatcherSettings) -> KafkaInputs:
+    return KafkaInputs(settings.bootstrap, settings.dispatcher_group_id)
 
 
 def build_producer(settings: DispatcherSettings) -> KafkaPublisher:
@@ -72,8 +53,6 @@ async def run_dispatcher(settings: DispatcherSettings, resolver: Resolver | None
     consumer = build_consumer(settings)
     producer = build_producer(settings)
     engine = DeliveryEngine(consumer, producer, table, Deliverer(http), settings.limits)
-    listener = _CommitOnRevoke()
-    listener.engine = engine
     started = False
 
     async def consuming() -> str | None:
@@ -93,8 +72,7 @@ async def run_dispatcher(settings: DispatcherSettings, resolver: Resolver | None
         async with ops_endpoints(readiness, settings.dispatcher_port, settings.ops_host):
             await follower.start()
             await producer.start()
-            await consumer.start()
-            consumer.subscribe([*topics.INPUT_TOPICS, topics.REFIRES], listener=listener)
+            consumer.subscribe([*topics.INPUT_TOPICS, topics.REFIRES], engine.revoked)
             started = True
             # Start-up objects (modules, configurations, clients) never die: keep them out of
             # every collection. Each postback allocates a few hundred short-lived objects, so
@@ -119,6 +97,6 @@ async def run_dispatcher(settings: DispatcherSettings, resolver: Resolver | None
                 drained = await engine.drain(settings.dispatcher_shutdown_grace_s)
                 log.info("dispatcher drained (%s)", "complete" if drained else "incomplete")
     finally:
-        await asyncio.gather(consumer.stop(), producer.stop(), return_exceptions=True)
+        await asyncio.gather(consumer.close(), producer.stop(), return_exceptions=True)
         await follower.stop()
         await http.close()

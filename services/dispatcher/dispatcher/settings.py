@@ -39,6 +39,11 @@ class DispatcherSettings(CommonSettings):
         default=20_000,
         description="postbacks admitted but not yet logged; consumption pauses at this bound",
     )
+    dispatcher_commit_interval_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=0.5,
+        description="how often finished inputs' offsets are committed (also on every "
+        "rebalance and at shutdown); a crash re-fires at most this much of them",
+    )
     dispatcher_shutdown_grace_s: Annotated[float, Field(ge=0, le=600)] = Field(
         default=8.0, description="on SIGTERM, how long in-flight postbacks may still finish"
     )
@@ -66,4 +71,5 @@ class DispatcherSettings(CommonSettings):
             max_line_wait_s=self.dispatcher_max_line_wait_s,
             max_pending=self.dispatcher_max_pending,
             max_batch=self.dispatcher_max_batch,
+            commit_interval_s=self.dispatcher_commit_interval_s,
         )
