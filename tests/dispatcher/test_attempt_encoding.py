@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher.attempt import Attempt
+from dispatcher.attempt import Attempt, AttemptIds
 from postbacks.attempts import AttemptRecord, AttemptStatus, HttpMethod, PostbackType, Trigger
 
 # Lone surrogates cannot be written as UTF-8 by either encoder; everything else can.
@@ -82,3 +82,17 @@ def test_a_typical_attempt_and_its_utc_milliseconds() -> None:
     assert attempt.to_json() == attempt.record().model_dump_json().encode()
     assert b'"attempted_at":"2026-01-02T03:04:05.123000Z"' in attempt.to_json()
     assert b'"refire_of":null,"attempt_number":2,"source":' in attempt.to_json()
+
+
+def test_attempt_ids_are_distinct_version_4_uuids_across_refills() -> None:
+    ids = AttemptIds()
+    made = [ids.new() for _ in range(1000)]  # several reads of the random pool
+    assert len(set(made)) == len(made)
+    assert {(u.version, u.variant) for u in made} == {(4, uuid.RFC_4122)}
+    # Still random where uuid4 is: no bit of the 122 is stuck across the sample.
+    ored = anded = made[0].int
+    for u in made:
+        ored, anded = ored | u.int, anded & u.int
+    fixed = (0xF000 << 64) | (0xC000 << 48)
+    assert ored | fixed == (1 << 128) - 1
+    assert anded & ~fixed == 0

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from dispatcher.attempt import Attempt
+from dispatcher.attempt import Attempt, AttemptIds
 from dispatcher.failures import DeliveryFailure
 from dispatcher.http_client import HttpAnswer, PostbackHttpClient
 from dispatcher.rendering import render
@@ -33,6 +32,7 @@ class Outcome:
 class Deliverer:
     def __init__(self, client: PostbackHttpClient) -> None:
         self._client = client
+        self._ids = AttemptIds()
 
     async def fire_job(
         self,
@@ -62,7 +62,7 @@ class Deliverer:
         attempt_number: int = 1,
     ) -> Attempt:
         """The Failed attempt of a postback that was never sent (e.g. its host is overloaded)."""
-        attempt_id = request.attempt_id if request else uuid.uuid4()
+        attempt_id = request.attempt_id if request else self._ids.new()
         url = render(config, message, attempt_id).url
         return _attempt(
             config,
@@ -89,7 +89,7 @@ class Deliverer:
     ) -> Outcome:
         """Send one postback. Every outcome, failures included, comes back as an attempt record,
         with what the retry policy needs to judge it."""
-        attempt_id = attempt_id or uuid.uuid4()
+        attempt_id = attempt_id or self._ids.new()
         rendered = render(config, message, attempt_id)
         headers = [(name.decode(), value.decode()) for name, value in rendered.headers]
         headers.append((ATTEMPT_HEADER, str(attempt_id)))
