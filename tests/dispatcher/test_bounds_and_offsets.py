@@ -44,6 +44,46 @@ async def test_a_hanging_host_holds_only_its_own_slots() -> None:
     assert (scheduler.in_flight, scheduler.waiting) == (0, 0)
 
 
+async def test_a_backlog_runs_on_the_tasks_whose_slots_it_waits_for() -> None:
+    ran: list[tuple[str, int]] = []  # job, and the task that ran it, as they start
+    gate = asyncio.Event()
+
+    async def run(job: str) -> None:
+        ran.append((job, id(asyncio.current_task())))
+        await gate.wait()
+
+    scheduler: HostScheduler[str] = HostScheduler(
+        run, max_in_flight=2, per_host=2, waiting_per_host=100
+    )
+    for i in range(10):
+        assert scheduler.submit("a.test", f"a-{i}") is Admission.ACCEPTED
+    await asyncio.sleep(0)  # the two slots' tasks start their jobs and wait at the gate
+    gate.set()
+    await scheduler.wait_idle()
+    assert [job for job, _ in ran] == [f"a-{i}" for i in range(10)]  # each once, in turn
+    assert len({task for _, task in ran}) == 2  # one task per slot, not one per job
+    assert (scheduler.in_flight, scheduler.waiting) == (0, 0)
+
+
+async def test_cancelled_tasks_free_their_slots_and_take_nothing_more() -> None:
+    started: list[str] = []
+
+    async def run(job: str) -> None:
+        started.append(job)
+        await asyncio.sleep(3600)
+
+    scheduler: HostScheduler[str] = HostScheduler(
+        run, max_in_flight=2, per_host=2, waiting_per_host=100
+    )
+    for i in range(5):
+        scheduler.submit("a.test", f"a-{i}")
+    await asyncio.sleep(0)
+    await scheduler.cancel_all()
+    assert started == ["a-0", "a-1"]
+    assert (scheduler.in_flight, scheduler.waiting) == (0, 0)
+    assert scheduler.load("a.test") == (0, 0)
+
+
 async def test_the_global_bound_queues_and_hands_slots_out_in_turn() -> None:
     gate = asyncio.Event()
     order: list[str] = []

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import pytest
+from confluent_kafka import KafkaError, Message
 
 from dispatcher.kafka_publisher import KafkaPublisher, PublishTimeout
 from postbacks.embedded_broker import free_port
@@ -19,9 +21,9 @@ async def test_records_are_reported_done_once_stored(kafka: str) -> None:
     publisher = KafkaPublisher(kafka)
     await publisher.start()
     assert await publisher.partitions(topic) == 2
-    reports: list[BaseException | None] = []
+    reports: list[KafkaError | None] = []
     for i in range(50):
-        await publisher.publish(topic, b"v%d" % i, reports.append, b"k", 1)
+        await publisher.publish(topic, b"v%d" % i, report_into(reports), b"k", 1)
     await publisher.flush(10)
     await publisher.stop()
     assert reports == [None] * 50
@@ -32,11 +34,15 @@ async def test_records_are_reported_done_once_stored(kafka: str) -> None:
 async def test_a_record_the_broker_never_took_is_reported_as_an_error_never_as_done() -> None:
     publisher = KafkaPublisher(f"127.0.0.1:{free_port()}")  # nothing listens there
     await publisher.start()
-    reports: list[BaseException | None] = []
-    await publisher.publish("publisher-test", b"v", reports.append)
+    reports: list[KafkaError | None] = []
+    await publisher.publish("publisher-test", b"v", report_into(reports))
     with pytest.raises(PublishTimeout, match=r"not acknowledged after 0\.5 s"):
         await publisher.flush(0.5)
     assert reports == []
     await publisher.stop(timeout_s=0.1)
     assert len(reports) == 1
     assert reports[0] is not None
+
+
+def report_into(reports: list[KafkaError | None]) -> Callable[[KafkaError | None, Message], None]:
+    return lambda error, _: reports.append(error)

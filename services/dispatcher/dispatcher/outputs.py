@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 from functools import partial
 
+from confluent_kafka import KafkaError, Message
+
 from dispatcher.attempt import Attempt
 from dispatcher.kafka_publisher import KafkaPublisher
 from dispatcher.offsets import PartitionProgress
@@ -77,10 +79,10 @@ class Outputs:
         """Until the broker has answered for every output (raises PublishTimeout if not)."""
         await self._publisher.flush(timeout_s)
 
-    def _acked(self, ack: Ack, error: BaseException | None) -> None:
+    def _acked(self, ack: Ack, error: KafkaError | None, _: Message) -> None:
         if error is not None:
             # Never mark it done: the input stays uncommitted and is consumed again.
-            reason = str(error) or type(error).__name__
+            reason = error.str() or error.name()
             self.failure = self.failure or PublishFailed(
                 f"the broker did not acknowledge a record: {reason}"
             )

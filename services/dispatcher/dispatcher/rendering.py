@@ -65,7 +65,7 @@ def _text(value: object) -> str:
     return str(value)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, eq=False)  # not frozen: a frozen __init__ costs 3x, once per postback
 class RenderedRequest:
     url: str
     headers: list[tuple[bytes, bytes]]

@@ -120,24 +120,38 @@ class HostScheduler(Generic[J]):
             self._turns.append(host)
 
     def _start(self, host: str, state: _Host[J], job: J) -> None:
-        if not state.running:
-            state.last_progress = time.monotonic()
-        state.running += 1
-        self.in_flight += 1
+        self._claim(state)
         task = asyncio.create_task(self._guarded(host, job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _guarded(self, host: str, job: J) -> None:
-        started = time.monotonic()
-        try:
-            await self._run(job)
-        except Exception:  # the runner records failures itself; this is a bug, not a publisher
-            log.exception("postback runner failed")
-        finally:
-            self._release(host, started)
+    def _claim(self, state: _Host[J]) -> None:
+        if not state.running:
+            state.last_progress = time.monotonic()
+        state.running += 1
+        self.in_flight += 1
 
-    def _release(self, host: str, started: float) -> None:
+    async def _guarded(self, host: str, job: J) -> None:
+        """Runs `job`, then, while a job waits for the slot it freed, that job too: with a
+        backlog, a task per postback (its creation, first step and done callback) was a
+        visible share of the loop's time."""
+        while True:
+            started = time.monotonic()
+            try:
+                await self._run(job)
+            except Exception:  # the runner records failures; this is a bug, not a publisher
+                log.exception("postback runner failed")
+            except BaseException:  # cancelled (shutdown): free the slot, take nothing more
+                self._release(host, started, keep_running=False)
+                raise
+            following = self._release(host, started, keep_running=True)
+            if following is None:
+                return
+            host, job = following
+
+    def _release(self, host: str, started: float, *, keep_running: bool) -> tuple[str, J] | None:
+        """Frees the finished job's slot and starts waiting jobs on the free slots; with
+        `keep_running`, the first of them is returned for the calling task to run instead."""
         state = self._hosts[host]
         state.running -= 1
         self.in_flight -= 1
@@ -145,14 +159,16 @@ class HostScheduler(Generic[J]):
         state.latency_s += _SMOOTHING * (now - started - state.latency_s)
         state.last_progress = now
         self._offer_turn(host, state)
-        self._fill_slots()
+        following = self._fill_slots(keep_running)
         state.room.set()
+        return following
 
     def _drop_idle_hosts(self) -> None:
         # A host with work running or waiting stays: its slots, line and turn refer to it.
         self._hosts = {h: s for h, s in self._hosts.items() if s.running or s.waiting}
 
-    def _fill_slots(self) -> None:
+    def _fill_slots(self, keep_first: bool = False) -> tuple[str, J] | None:
+        kept: tuple[str, J] | None = None
         while self._turns and self.in_flight < self._max_in_flight:
             host = self._turns.popleft()
             state = self._hosts[host]
@@ -160,8 +176,14 @@ class HostScheduler(Generic[J]):
             if not state.waiting or state.running >= self._per_host:
                 continue
             self.waiting -= 1
-            self._start(host, state, state.waiting.popleft())
+            job = state.waiting.popleft()
+            if keep_first and kept is None:
+                self._claim(state)
+                kept = (host, job)
+            else:
+                self._start(host, state, job)
             self._offer_turn(host, state)
+        return kept
 
     async def wait_idle(self) -> None:
         """Until nothing runs or waits (used by the graceful shutdown)."""
