@@ -68,8 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--bare-kafka",
         choices=sorted(KAFKA_CLIENTS),
-        default="aiokafka",
-        help="the Kafka client of the bare stack (e): ours (aiokafka), or librdkafka's",
+        default="confluent",
+        help="the Kafka client of the bare stack (e): ours (librdkafka's), or aiokafka",
     )
     group.add_argument(
         "--publishers", type=_positive, default=100, help="publishers, one postback each"
@@ -205,7 +205,10 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "scenario": "delivery",
         "started_at": started.isoformat(),
         "machine": machine_info(),
-        "versions": {**tool_versions(), **_versions("aiokafka", "pyreqwest", "uvloop", "orjson")},
+        "versions": {
+            **tool_versions(),
+            **_versions("confluent-kafka", "pyreqwest", "uvloop", "orjson"),
+        },
         "settings": {k: str(v) for k, v in vars(args).items() if k != "scenarios"},
         **delivery_output.as_json(runs),
         "notes": notes,
