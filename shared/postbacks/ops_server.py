@@ -78,12 +78,15 @@ class Readiness:
             return f"check failed: {exc!r}"
 
 
+BROKER_SILENT = "Kafka did not answer a metadata request"  # readiness wording, every client
+
+
 async def broker_problem(producer: AIOKafkaProducer) -> str | None:
     """None when the broker answers a metadata request on the producer's own connections."""
     try:
         await producer.client.fetch_all_metadata()
     except KafkaError as exc:
-        return f"Kafka did not answer a metadata request: {exc}"
+        return f"{BROKER_SILENT}: {exc}"
     return None
 
 

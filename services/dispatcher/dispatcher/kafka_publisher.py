@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from postbacks.ops_server import CHECK_TIMEOUT_S
+from postbacks.ops_server import BROKER_SILENT, CHECK_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 # librdkafka's delivery report: the error (None once stored) and the record. Called as it is,
@@ -95,7 +95,7 @@ class KafkaPublisher:
         try:
             await asyncio.to_thread(self._producer.list_topics, None, timeout_s)
         except KafkaException as exc:
-            return f"Kafka did not answer a metadata request: {exc}"
+            return f"{BROKER_SILENT}: {exc}"
         return None
 
     async def stop(self, timeout_s: float = 5.0) -> None:
