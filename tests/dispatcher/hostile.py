@@ -38,6 +38,19 @@ async def healthy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s:
         await writer.drain()
 
 
+def answers_after(seconds: float) -> Handler:
+    """A healthy server that takes `seconds` over each answer (keep-alive, one at a time)."""
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Hostile) -> None:
+        while True:
+            await _request_head(reader, s)
+            await asyncio.sleep(seconds)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+
+    return slow
+
+
 async def hangs(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Hostile) -> None:
     await _request_head(reader, s)
     await asyncio.sleep(3600)

@@ -13,7 +13,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from dispatcher.guard import LOOPBACK
-from dispatcher.resolver import StaticResolver
+from dispatcher.resolver import Resolver, StaticResolver
 from dispatcher.service import run_dispatcher
 from dispatcher.settings import DispatcherSettings
 from postbacks import topics
@@ -64,8 +64,10 @@ def settings(bootstrap: str, **limits: Any) -> DispatcherSettings:
 
 
 @contextlib.asynccontextmanager
-async def dispatcher(config: DispatcherSettings) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(run_dispatcher(config, resolver=RESOLVER))
+async def dispatcher(
+    config: DispatcherSettings, resolver: Resolver = RESOLVER
+) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(run_dispatcher(config, resolver=resolver))
     try:
         yield task
     finally:

@@ -76,17 +76,7 @@ def attempt_count(status: str, response_class: str) -> float:
 async def test_shutdown_finishes_in_flight_postbacks_and_commits_what_was_published(
     kafka_bootstrap: str,
 ) -> None:
-    async def slow(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: hostile.Hostile
-    ) -> None:
-        while True:
-            await reader.readuntil(b"\r\n\r\n")
-            s.requests += 1
-            await asyncio.sleep(0.2)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-
-    async with hostile.serve(slow) as server:
+    async with hostile.serve(hostile.answers_after(0.2)) as server:
         await publish(
             kafka_bootstrap, [config(f"http://ok.test:{server.port}/pb", 1, 2000)], [1] * 200
         )
@@ -108,17 +98,7 @@ async def test_shutdown_finishes_in_flight_postbacks_and_commits_what_was_publis
 
 
 async def test_the_bound_of_admitted_postbacks_pauses_consumption(kafka_bootstrap: str) -> None:
-    async def slowish(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: hostile.Hostile
-    ) -> None:
-        while True:
-            await reader.readuntil(b"\r\n\r\n")
-            s.requests += 1
-            await asyncio.sleep(0.02)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-
-    async with hostile.serve(slowish) as server:
+    async with hostile.serve(hostile.answers_after(0.02)) as server:
         await publish(kafka_bootstrap, [config(f"http://ok.test:{server.port}/pb", 1)], [1] * 120)
         config_ = settings(
             kafka_bootstrap, dispatcher_max_in_flight_per_host=3, dispatcher_max_pending=6

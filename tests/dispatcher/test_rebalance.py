@@ -54,19 +54,9 @@ async def test_partitions_assigned_while_paused_stay_paused_until_resumed(
 async def test_partitions_taken_by_a_rebalance_are_committed_before_they_move(
     kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def slow(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: hostile.Hostile
-    ) -> None:
-        while True:
-            await reader.readuntil(b"\r\n\r\n")
-            s.requests += 1
-            await asyncio.sleep(0.04)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-
     total = 800  # ~8 s for one dispatcher with 4 slots at 40 ms: the second joins mid-stream
     caplog.set_level(logging.INFO, logger="dispatcher.kafka_inputs")
-    async with hostile.serve(slow) as server:
+    async with hostile.serve(hostile.answers_after(0.04)) as server:
         await publish(kafka_bootstrap, [config(f"http://ok.test:{server.port}/pb", 1)], [1] * total)
         # No periodic commits: only a revocation (and each shutdown) commits, so every input
         # finished before the rebalance and not committed then would be fired again. The

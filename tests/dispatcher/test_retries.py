@@ -6,9 +6,7 @@ in time without committing it."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,13 +15,11 @@ import pytest
 
 from dispatcher import metrics
 from dispatcher.resolver import StaticResolver
-from dispatcher.service import run_dispatcher
-from dispatcher.settings import DispatcherSettings
 from postbacks.configs import PostbackConfig
 from tests.dispatcher import hostile
 from tests.dispatcher.configs import stamped
 from tests.dispatcher.scraped import gauge
-from tests.dispatcher.stack import attempts, committed_total, publish, settings
+from tests.dispatcher.stack import attempts, committed_total, dispatcher, publish, settings
 
 # refused.test resolves to a private address: the guard refuses it before any connection.
 RESOLVER = StaticResolver({"pub.test": ["127.0.0.1"], "refused.test": ["10.0.0.1"]})
@@ -64,17 +60,6 @@ class Scripted:
             await writer.drain()
 
 
-@contextlib.asynccontextmanager
-async def dispatcher(config_: DispatcherSettings) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(run_dispatcher(config_, resolver=RESOLVER))
-    try:
-        yield task
-    finally:
-        task.cancel()  # what SIGTERM does: the engine drains, then stops
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def until(condition: Any, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while not await condition():
@@ -107,7 +92,7 @@ async def test_503_twice_then_200_is_three_numbered_attempts_without_holding_a_s
         # One slot for the host: a retry that held it would hold up publisher 2's postbacks.
         await publish(kafka_bootstrap, configs, [1, 2, 2, 2, 2, 2])
         config_ = settings(kafka_bootstrap, dispatcher_max_in_flight_per_host=1)
-        async with dispatcher(config_):
+        async with dispatcher(config_, RESOLVER):
             found = await attempts(kafka_bootstrap, 8)
             group = config_.dispatcher_group_id
 
@@ -147,7 +132,7 @@ async def test_only_retryable_outcomes_of_policies_that_ask_are_retried(
         ]
         await publish(kafka_bootstrap, configs, [1, 2, 3])
         config_ = settings(kafka_bootstrap)
-        async with dispatcher(config_):
+        async with dispatcher(config_, RESOLVER):
             group = config_.dispatcher_group_id
 
             # A scheduled retry would keep its input uncommitted until its own attempt is
@@ -173,7 +158,7 @@ async def test_a_delay_fires_no_earlier_than_configured(kafka_bootstrap: str) ->
         url = f"http://pub.test:{pub.port}/pb?tx={{transaction_id}}"
         published_at = time.time() * 1000
         await publish(kafka_bootstrap, [config(url, 1, delay_ms=1500)], [1])
-        async with dispatcher(settings(kafka_bootstrap)):
+        async with dispatcher(settings(kafka_bootstrap), RESOLVER):
             found = await attempts(kafka_bootstrap, 1)
     assert [(a["status"], a["attempt_number"]) for a in found] == [("Success", 1)]
     assert ms(found[0]) - published_at >= 1500
@@ -190,7 +175,7 @@ async def test_the_offset_waits_for_the_last_attempt_and_shutdown_abandons_a_lat
         await publish(kafka_bootstrap, [config(url, 1, **policy)], [1])
         config_ = settings(kafka_bootstrap, dispatcher_shutdown_grace_s=2)
         group = config_.dispatcher_group_id
-        async with dispatcher(config_):
+        async with dispatcher(config_, RESOLVER):
             found = await attempts(kafka_bootstrap, 1)
             assert [a["attempt_number"] for a in found] == [1]
 
@@ -219,7 +204,7 @@ async def test_a_retry_due_within_the_grace_period_still_fires_at_shutdown(
         url = f"http://pub.test:{pub.port}/pb?tx={{transaction_id}}"
         await publish(kafka_bootstrap, [config(url, 1, retry_max_attempts=2)], [1])
         config_ = settings(kafka_bootstrap, dispatcher_shutdown_grace_s=5)
-        async with dispatcher(config_):
+        async with dispatcher(config_, RESOLVER):
             await attempts(kafka_bootstrap, 1)
         # Stopped while the retry waited: the drain let it fire, then committed the input.
         found = await attempts(kafka_bootstrap, 2)
