@@ -12,12 +12,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import delivery, http_clients, ingest, query
+from bench import delivery, hotpath, http_clients, ingest, query
 from bench.report import RESULTS_DIR
 from bench.scenario import Scenario
 
 SCENARIOS: dict[str, Scenario] = {
-    s.name: s for s in (query.SCENARIO, delivery.SCENARIO, http_clients.SCENARIO, ingest.SCENARIO)
+    s.name: s
+    for s in (
+        query.SCENARIO,
+        delivery.SCENARIO,
+        hotpath.SCENARIO,
+        http_clients.SCENARIO,
+        ingest.SCENARIO,
+    )
 }
 
 
