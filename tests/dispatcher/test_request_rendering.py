@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from dispatcher.delivery import source_json
 from dispatcher.rendering import RenderedRequest, macro_values, macros_used, render
 from postbacks import topics
 from postbacks.configs import PostbackConfig, PostbackConfigIn
@@ -209,3 +210,20 @@ def test_only_the_macros_a_config_names_are_computed_and_each_renders(
         assert request.body == render_json(body, every_value).encode()
     if place == "form body":
         assert request.body == render_form(body, every_value).encode()
+
+
+@pytest.mark.parametrize(
+    ("topic", "fields"),
+    [
+        (topics.CLICKS, {}),
+        (topics.CONVERSIONS, {"sub2": None, "adv3": "x\u2028y", "payout": 3}),
+        (
+            topics.EVENTS,
+            {"event_id": 42, "event_name": "deposit", "occurred_at": "2024-05-01T12:00:00Z"},
+        ),
+    ],
+)
+def test_the_attempt_source_is_the_models_own_json(topic: str, fields: dict[str, Any]) -> None:
+    # source_json skips model_dump_json's wrapper; the bytes must be the ones it writes.
+    parsed = message(topic, **fields)
+    assert source_json(parsed) == parsed.model_dump_json(exclude_none=True)

@@ -90,9 +90,10 @@ class Deliverer:
         """Send one postback. Every outcome, failures included, comes back as an attempt record,
         with what the retry policy needs to judge it."""
         attempt_id = attempt_id or self._ids.new()
-        rendered = render(config, message, attempt_id)
+        attempt_text = str(attempt_id)  # once: the header and the {attempt_id} macro
+        rendered = render(config, message, attempt_text)
         headers = [(name.decode(), value.decode()) for name, value in rendered.headers]
-        headers.append((ATTEMPT_HEADER, str(attempt_id)))
+        headers.append((ATTEMPT_HEADER, attempt_text))
         attempted_at = now_ms()
         started = time.perf_counter()
         code, error, body = 0, "", ""
@@ -161,8 +162,16 @@ def _attempt(
         trigger=trigger,
         refire_of=refire_of,
         attempt_number=attempt_number,
-        source=message.model_dump_json(exclude_none=True),
+        source=source_json(message),
     )
+
+
+def source_json(message: ClickInput) -> str:
+    """`message.model_dump_json(exclude_none=True)`, through pydantic-core's serializer
+    directly: the same bytes, without the wrapper's handling of a dozen unused options, which
+    cost a fifth of the call once per postback."""
+    serializer = type(message).__pydantic_serializer__
+    return serializer.to_json(message, exclude_none=True).decode()
 
 
 def http_error(answer: HttpAnswer) -> str:

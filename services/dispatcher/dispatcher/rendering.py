@@ -18,7 +18,7 @@ from postbacks.templates import render_form, render_header, render_json, render_
 def macro_values(
     message: ClickInput,
     postback_id: UUID,
-    attempt_id: UUID,
+    attempt_id: UUID | str,
     names: frozenset[str] = MACROS,
 ) -> dict[str, str]:
     """The values of the macros `names` that have one (all of them unless told)."""
@@ -72,7 +72,8 @@ class RenderedRequest:
     body: bytes | None
 
 
-def render(config: PostbackConfig, message: ClickInput, attempt_id: UUID) -> RenderedRequest:
+def render(config: PostbackConfig, message: ClickInput, attempt_id: UUID | str) -> RenderedRequest:
+    """`attempt_id` may be given as its text, when the caller needs that text too."""
     values = macro_values(message, config.id, attempt_id, macros_used(config))
     headers = [
         (name.encode(), render_header(template, values).encode())
