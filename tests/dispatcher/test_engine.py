@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from dispatcher import metrics
+from postbacks import topics
 from tests.dispatcher import hostile
 from tests.dispatcher.scraped import gauge
 from tests.dispatcher.stack import attempts, committed_total, config, dispatcher, publish, settings
@@ -40,8 +41,10 @@ async def test_a_healthy_publisher_gets_everything_while_hostile_ones_hang_and_d
             # failed unsent, while the healthy host's full line only makes the consumer wait.
             "dispatcher_max_line_wait_s": 0.2,
         }
+        consumed_before = metrics.INPUTS.labels(topics.CONVERSIONS)._value.get()
         async with dispatcher(settings(kafka_bootstrap, **limits)):
             found = await attempts(kafka_bootstrap, len(inputs))
+        consumed = metrics.INPUTS.labels(topics.CONVERSIONS)._value.get() - consumed_before
     by_publisher: dict[int, list[dict[str, Any]]] = {1: [], 2: [], 3: []}
     for attempt in found:
         by_publisher[attempt["publisher_id"]].append(attempt)
@@ -66,6 +69,7 @@ async def test_a_healthy_publisher_gets_everything_while_hostile_ones_hang_and_d
     assert metrics.SHED._value.get() >= 1
     lag = {s.labels["partition"] for m in metrics.CONSUMER_LAG.collect() for s in m.samples}
     assert lag, "no consumer lag reported"
+    assert consumed == len(inputs)  # counted per fetched batch, each input once
 
 
 def attempt_count(status: str, response_class: str) -> float:

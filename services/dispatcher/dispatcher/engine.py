@@ -102,9 +102,10 @@ class DeliveryEngine:
             # Never fetch more than the bound has room for (a record fires one postback in the
             # common case), so a batch cannot overshoot max_pending by max_batch.
             records = await self._inputs.fetch(min(self._limits.max_batch, self._outputs.room_left))
-            for record in records:
-                await self._admit(record)
             if records:
+                metrics.count_inputs(r.topic for r in records)
+                for record in records:
+                    await self._admit(record)
                 self._report_lag(records)
             self._outputs.raise_failure()
             if time.monotonic() - self._last_commit >= self._limits.commit_interval_s:
@@ -127,6 +128,7 @@ class DeliveryEngine:
                 # Every partition is paused, so this normally returns nothing; a record it does
                 # return (fetched before the pause took) is admitted, never dropped.
                 for record in await self._inputs.fetch(1):
+                    metrics.count_inputs((record.topic,))
                     await self._admit(record)
                 self._outputs.raise_failure()
                 self.commit()
