@@ -103,9 +103,7 @@ class DeliveryEngine:
             # common case), so a batch cannot overshoot max_pending by max_batch.
             records = await self._inputs.fetch(min(self._limits.max_batch, self._outputs.room_left))
             if records:
-                metrics.count_inputs(r.topic for r in records)
-                for record in records:
-                    await self._admit(record)
+                await self._admit_all(records)
                 self._report_lag(records)
             self._outputs.raise_failure()
             if time.monotonic() - self._last_commit >= self._limits.commit_interval_s:
@@ -127,14 +125,17 @@ class DeliveryEngine:
                     await asyncio.wait_for(self._outputs.room.wait(), 1.0)
                 # Every partition is paused, so this normally returns nothing; a record it does
                 # return (fetched before the pause took) is admitted, never dropped.
-                for record in await self._inputs.fetch(1):
-                    metrics.count_inputs((record.topic,))
-                    await self._admit(record)
+                await self._admit_all(await self._inputs.fetch(1))
                 self._outputs.raise_failure()
                 self.commit()
         finally:
             self._inputs.resume()
             metrics.PAUSED.set(0)
+
+    async def _admit_all(self, records: list[Record]) -> None:
+        metrics.count_inputs(r.topic for r in records)  # once per batch: see count_inputs
+        for record in records:
+            await self._admit(record)
 
     async def _admit(self, record: Record) -> None:
         decided = plan(self._table, record)
@@ -220,6 +221,12 @@ class DeliveryEngine:
             self._inputs.commit(offsets)
             self._tracker.committed(offsets)
 
+    def _commit_now(self, partitions: set[Partition]) -> bool:
+        """Commit these partitions' progress and wait for the answer (a revocation, shutdown).
+        Named again even if committed before: an asynchronous commit may still fail."""
+        self._tracker.uncommitted(partitions)
+        return self._inputs.commit_now(self._committable(partitions))
+
     def _committable(self, only: set[Partition] | None = None) -> dict[Partition, int]:
         assigned = self._inputs.assigned if only is None else self._inputs.assigned & only
         return {p: o for p, o in self._tracker.to_commit().items() if p in assigned}
@@ -229,8 +236,7 @@ class DeliveryEngine:
         unless they were lost to another member already; the rest is re-read by the next
         owner (at least once)."""
         if not lost:
-            self._tracker.uncommitted(partitions)  # an asynchronous commit may still fail
-            self._inputs.commit_now(self._committable(partitions))
+            self._commit_now(partitions)
         # Waits of those inputs are the next owner's now: it consumes them again.
         gone = set(self._tracker.progress_of(partitions))
         self._waits.abandon_where(lambda _, work: work.progress in gone)
@@ -271,8 +277,7 @@ class DeliveryEngine:
         except (KafkaException, PublishTimeout) as exc:
             log.error("shutdown: could not publish every attempt: %s", exc)
             return False
-        self._tracker.uncommitted(self._inputs.assigned)  # an asynchronous one may still fail
-        committed = self._inputs.commit_now(self._committable())
+        committed = self._commit_now(self._inputs.assigned)
         return committed and finished and self._outputs.failure is None
 
     async def _settle(self) -> None:

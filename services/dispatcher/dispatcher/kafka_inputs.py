@@ -32,6 +32,7 @@ from dispatcher.offsets import Partition
 
 log = logging.getLogger(__name__)
 IDLE_POLL_S = 0.005  # nothing fetched yet: look again this much later
+COMMIT_FAILED = "offset commit failed, inputs after it may be fired again: %s"
 
 
 @dataclass(slots=True, eq=False)
@@ -143,7 +144,7 @@ class KafkaInputs:
         try:
             self._consumer.commit(offsets=_with_offsets(offsets), asynchronous=False)
         except KafkaException as exc:
-            log.warning("offset commit failed, inputs after it may be fired again: %s", exc)
+            log.warning(COMMIT_FAILED, exc)
             return False
         return True
 
@@ -192,7 +193,7 @@ class KafkaInputs:
         self._failed_commits |= {Partition(p.topic, p.partition) for p in failed}
         if failed:
             log.warning(
-                "offset commit failed, inputs after it may be fired again: %s",
+                COMMIT_FAILED,
                 error or ", ".join(f"{p.topic}/{p.partition}: {p.error}" for p in failed),
             )
 
