@@ -79,7 +79,13 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        # socketserver's listen backlog is 5. Publishers' servers listen with hundreds (nginx
+        # 511, uvicorn 2048), and a burst of 64 connects overflowing 5 leaves a few connections
+        # established on our side but unaccepted on the server's until TCP retransmits (seconds).
+        request_queue_size = 128
+
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)

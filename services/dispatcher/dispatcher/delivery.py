@@ -17,7 +17,7 @@ from postbacks.configs import PostbackConfig
 from postbacks.fire_requests import FireRequest
 from postbacks.inputs import ClickInput, EventInput
 
-ATTEMPT_HEADER = "X-Postback-Attempt-Id"
+ATTEMPT_HEADER = b"X-Postback-Attempt-Id"
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x, once per postback
@@ -92,8 +92,8 @@ class Deliverer:
         attempt_id = attempt_id or self._ids.new()
         attempt_text = str(attempt_id)  # once: the header and the {attempt_id} macro
         rendered = render(config, message, attempt_text)
-        headers = [(name.decode(), value.decode()) for name, value in rendered.headers]
-        headers.append((ATTEMPT_HEADER, attempt_text))
+        headers = rendered.headers
+        headers.append((ATTEMPT_HEADER, attempt_text.encode()))
         attempted_at = now_ms()
         started = time.perf_counter()
         code, error, body = 0, "", ""

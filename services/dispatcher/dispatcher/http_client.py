@@ -1,36 +1,31 @@
-"""The postback HTTP client: pyreqwest (Rust's reqwest/hyper) behind a small interface of ours.
+"""The postback HTTP client: HTTP/1.1 on the event loop's sockets (http1.py), llhttp parsing.
 
 Chosen by measurement (bench/http_clients.py, README "Libraries and why"): httpx's own engine
-does a few hundred requests a second on these machines, pyreqwest over ten thousand.
+does a few hundred requests a second on these machines; pyreqwest over ten thousand, but each
+answer crosses from its Rust thread back to the loop through the GIL, and that hand-over was
+the dispatcher's ceiling. On the loop's own sockets a request costs a quarter of the CPU.
 
 What every request gets, whatever the configuration says:
 - the destination guard on the address actually connected to: the name is resolved here, the
-  answer judged, and a reqwest client pinned to that address (`ClientBuilder.resolve`) makes
-  the connection, so no second lookup can swap in another address (DNS rebinding);
-- a connect timeout and a total timeout (connect, headers and body together);
+  answer judged, and the connection made to that address, so no second lookup can swap in
+  another one (DNS rebinding); TLS still verifies the certificate against the name;
+- a connect timeout and a total timeout (lookup, connect, headers and body together);
 - the body read up to SERVER_RESPONSE_LIMIT bytes and no further: the connection is dropped;
 - no redirects, no proxies from the environment, no cookies, no decompression.
-
-Pinned clients are kept per (host, address, port, connect timeout) in a bounded LRU map; each
-keeps its own keep-alive pool, which is what connection reuse needs anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import ipaddress
+import re
 import socket
+import ssl
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import timedelta
-from http import HTTPStatus
-from urllib.parse import urlsplit
-
-from pyreqwest.client import Client, ClientBuilder
-from pyreqwest.exceptions import PyreqwestError
-from pyreqwest.response import ResponseBodyReader
+from urllib.parse import quote, unquote, urlsplit
 
 from dispatcher.failures import (
     DeliveryFailure,
@@ -40,20 +35,14 @@ from dispatcher.failures import (
     Timeout,
 )
 from dispatcher.guard import DestinationGuard
-from dispatcher.pyreqwest_errors import classify
+from dispatcher.http1 import Connection, ConnectionLost, ConnectionPool, HttpAnswer, Origin
+from dispatcher.http_errors import classify
 from dispatcher.resolver import Resolver
-from postbacks.attempts import SERVER_RESPONSE_LIMIT, TRUNCATION_MARK
+
+__all__ = ["USER_AGENT", "HttpAnswer", "PostbackHttpClient", "split_url"]
 
 USER_AGENT = "Postbacks/0.1 (+https://github.com/postbacks)"
-
-
-@dataclass(frozen=True, slots=True)
-class HttpAnswer:
-    status: int
-    reason: str
-    location: str | None
-    body: str  # at most SERVER_RESPONSE_LIMIT bytes of it, marked when cut
-    retry_after: str | None = None  # the Retry-After header of a failed answer (retry_policy.py)
+_PATH_UNSAFE = re.compile(r"[^\x21-\x7e]")  # what cannot stand in a request line as it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,18 +51,26 @@ class Target:
     host: str
     port: int
     where: str  # host:port as errors name it
+    head: bytes  # the header lines every request to this origin starts with
 
 
-def target_of(url: str) -> Target:
-    """Scheme, host and port of a URL; parsed once per distinct origin (the hot path sees the
-    same few origins with a different query each time)."""
+def split_url(url: str) -> tuple[Target, str]:
+    """The origin of a URL and the request target (path and query) sent to it. The origin is
+    parsed once per distinct text: the hot path sees the same few with a different query."""
     scheme_end = url.find("://")
     origin_end = len(url)
     for stop in "/?#":
         found = url.find(stop, scheme_end + 3) if scheme_end > 0 else -1
         if found != -1:
             origin_end = min(origin_end, found)
-    return _target_of_origin(url[:origin_end])
+    path = url[origin_end:]
+    if "#" in path:
+        path = path.partition("#")[0]  # a fragment is the browser's, never sent
+    if not path.startswith("/"):
+        path = "/" + path
+    if _PATH_UNSAFE.search(path):
+        path = quote(path, safe="!#$%&'()*+,/:;=?@[]~")
+    return _target_of_origin(url[:origin_end]), path
 
 
 @functools.lru_cache(maxsize=4096)
@@ -87,12 +84,41 @@ def _target_of_origin(origin: str) -> Target:
     except ValueError:
         raise RequestFailed(origin, "the port is not a number from 0 to 65535") from None
     port = explicit or (443 if parts.scheme == "https" else 80)
-    return Target(parts.scheme, host, port, f"{host}:{explicit}" if explicit else host)
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise DnsFailure(host, f"not a valid host name: {exc}") from None
+    authority = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
+    lines = [f"Host: {authority}:{explicit}" if explicit else f"Host: {authority}"]
+    lines += [f"User-Agent: {USER_AGENT}", "Accept: */*"]
+    if parts.username is not None:  # as browsers and curl do with user:password@host
+        secret = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        lines.append(f"Authorization: Basic {base64.b64encode(secret.encode()).decode()}")
+    head = "".join(line + "\r\n" for line in lines).encode()
+    return Target(parts.scheme, host, port, f"{host}:{explicit}" if explicit else host, head)
 
 
-@functools.lru_cache(maxsize=256)
-def _ms(milliseconds: int) -> timedelta:
-    return timedelta(milliseconds=milliseconds)
+def _request(
+    method: str, target: Target, path: str, headers: list[tuple[bytes, bytes]], body: bytes | None
+) -> bytes:
+    parts = [f"{method} {path} HTTP/1.1\r\n".encode(), target.head]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    if body is None and method == "GET":
+        parts.append(b"\r\n")
+    else:
+        body = body or b""
+        parts += (b"Content-Length: %d\r\n\r\n" % len(body), body)
+    return b"".join(parts)
+
+
+def tls_context(extra_ca_pem: bytes | None = None) -> ssl.SSLContext:
+    """The system's trusted roots (and `extra_ca_pem`, for tests and private CAs)."""
+    context = ssl.create_default_context()
+    if extra_ca_pem is not None:
+        context.load_verify_locations(cadata=extra_ca_pem.decode())
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 class PostbackHttpClient:
@@ -101,68 +127,87 @@ class PostbackHttpClient:
         guard: DestinationGuard,
         resolver: Resolver,
         *,
-        max_clients: int = 2048,
+        max_origins: int = 2048,
         extra_ca_pem: bytes | None = None,
         approved_ttl_s: float = 30.0,
     ) -> None:
         self._guard = guard
         self._resolver = resolver
-        self._max_clients = max_clients
-        self._extra_ca_pem = extra_ca_pem
-        self._clients: OrderedDict[tuple[str, str, int, int], Client] = OrderedDict()
-        # Approved addresses by host, until `expires`: the same few hosts get thousands of
+        self._pool = ConnectionPool(tls_context(extra_ca_pem), max_origins=max_origins)
+        self._max_origins = max_origins
+        # Approved addresses by target, until `expires`: the same few hosts get thousands of
         # postbacks a second, and resolving and judging each time dominated the hot path.
-        self._approved: dict[str, tuple[float, str]] = {}
+        self._approved: dict[Target, tuple[float, Origin]] = {}
         self._approved_ttl_s = approved_ttl_s
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop of the first request
 
     async def send(
         self,
         method: str,
         url: str,
-        headers: list[tuple[str, str]],
+        headers: list[tuple[bytes, bytes]],
         body: bytes | None,
         *,
         connect_timeout_ms: int,
         timeout_ms: int,
     ) -> HttpAnswer:
         """One request; raises a DeliveryFailure subclass when no HTTP answer came."""
-        target = target_of(url)
+        target, path = split_url(url)
+        loop = self._loop
+        if loop is None:  # held: asyncio.get_running_loop() costs a getpid() syscall in 3.11
+            loop = self._loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_ms / 1000
         try:
-            address = self._approved_address(target)
-            if address is None:  # a lookup: bounded by the same total timeout
-                async with asyncio.timeout(timeout_ms / 1000):
-                    address = await self._address(target)
-                    client = self._client(target, address, connect_timeout_ms)
-                    return await self._exchange(client, method, url, headers, body, timeout_ms)
-            # Hot path: reqwest's own per-request timeout covers connect, headers and the whole
-            # (capped) body read, so no asyncio timer per request (a visible cost at 10k/s).
-            client = self._client(target, address, connect_timeout_ms)
-            return await self._exchange(client, method, url, headers, body, timeout_ms)
+            origin = self._approved_origin(target)
+            if origin is None:  # a lookup: bounded by the same total timeout
+                async with asyncio.timeout_at(deadline):
+                    origin = await self._origin(target)
+            request = _request(method, target, path, headers, body)
+            connection = self._pool.idle(origin)
+            if connection is not None:
+                try:
+                    return await self._exchange(origin, connection, request, deadline)
+                except ConnectionLost as lost:
+                    if lost.answered:
+                        raise
+                    # Closed by the server while idle, just as it was reused: once more on a
+                    # new connection, as browsers and HTTP libraries do. The attempt id header
+                    # lets a publisher drop the rare duplicate this can make.
+            connect_deadline = min(deadline, loop.time() + connect_timeout_ms / 1000)
+            try:
+                async with asyncio.timeout_at(connect_deadline):
+                    connection = await self._pool.connect(origin)
+            except TimeoutError:
+                if connect_deadline < deadline:
+                    raise Timeout.connecting(target.where, connect_timeout_ms) from None
+                raise
+            return await self._exchange(origin, connection, request, deadline)
         except DeliveryFailure:
             raise
-        except PyreqwestError as exc:  # before TimeoutError: its timeouts subclass it
-            raise classify(exc, target.where, connect_timeout_ms, timeout_ms) from exc
-        except TimeoutError:
-            raise Timeout.answering(target.where, timeout_ms) from None
         except Exception as exc:
-            raise classify(exc, target.where, connect_timeout_ms, timeout_ms) from exc
+            raise classify(exc, target.where, timeout_ms) from exc
 
-    def _approved_address(self, target: Target) -> str | None:
-        approved = self._approved.get(target.host)
+    async def _exchange(
+        self, origin: Origin, connection: Connection, request: bytes, deadline: float
+    ) -> HttpAnswer:
+        try:
+            return await connection.exchange(request, deadline)
+        finally:
+            self._pool.release(origin, connection)
+
+    def _approved_origin(self, target: Target) -> Origin | None:
+        approved = self._approved.get(target)
         if approved is not None and approved[0] > time.monotonic():
             return approved[1]
         return None
 
-    async def _address(self, target: Target) -> str:
-        now = time.monotonic()
-        approved = self._approved.get(target.host)
-        if approved is not None and approved[0] > now:
-            return approved[1]
+    async def _origin(self, target: Target) -> Origin:
         address = await self._judged_address(target)
-        if len(self._approved) >= self._max_clients:
+        if len(self._approved) >= self._max_origins:
             self._approved.clear()  # bounded; refilled on the next request of each host
-        self._approved[target.host] = (now + self._approved_ttl_s, address)
-        return address
+        origin = Origin(address, target.port, target.host if target.scheme == "https" else None)
+        self._approved[target] = (time.monotonic() + self._approved_ttl_s, origin)
+        return origin
 
     async def _judged_address(self, target: Target) -> str:
         try:
@@ -183,88 +228,5 @@ class PostbackHttpClient:
                 raise DestinationRefused(target.host, refusal)
         return addresses[0]
 
-    def _client(self, target: Target, address: str, connect_timeout_ms: int) -> Client:
-        key = (target.host, address, target.port, connect_timeout_ms)
-        client = self._clients.get(key)
-        if client is not None:
-            self._clients.move_to_end(key)
-            return client
-        builder = (
-            ClientBuilder()
-            .follow_redirects(False)
-            .no_proxy()
-            .gzip(False)
-            .brotli(False)
-            .zstd(False)
-            .deflate(False)
-            .user_agent(USER_AGENT)
-            .connect_timeout(timedelta(milliseconds=connect_timeout_ms))
-            .pool_idle_timeout(timedelta(seconds=60))
-            .pool_max_idle_per_host(256)
-            .tcp_nodelay(True)
-        )
-        if target.host != address:
-            builder = builder.resolve(target.host, address, target.port)
-        if self._extra_ca_pem is not None:
-            builder = builder.add_root_certificate_pem(self._extra_ca_pem)
-        client = builder.build()
-        self._clients[key] = client
-        if len(self._clients) > self._max_clients:
-            # Dropped, not closed: requests still running on it keep their connection.
-            self._clients.popitem(last=False)
-        return client
-
-    async def _exchange(
-        self,
-        client: Client,
-        method: str,
-        url: str,
-        headers: list[tuple[str, str]],
-        body: bytes | None,
-        timeout_ms: int,
-    ) -> HttpAnswer:
-        request = client.request(method, url).headers(headers)
-        if body is not None:
-            request = request.body_bytes(body)
-        request = request.timeout(_ms(timeout_ms))
-        request = request.streamed_read_buffer_limit(SERVER_RESPONSE_LIMIT + 1)
-        async with request.build_streamed() as response:
-            status = response.status
-            length = response.get_header("content-length")
-            if length is not None and length.isdigit() and int(length) <= SERVER_RESPONSE_LIMIT:
-                # Small and declared: one read (hyper never reads past Content-Length).
-                text = bytes(await response.bytes()).decode("utf-8", errors="replace")
-            else:
-                text = await _read_capped(response.body_reader)
-            # Read only from failures: a success never needs it, and the hot path is successes.
-            retry_after = response.get_header("retry-after") if status >= 400 else None
-            return HttpAnswer(
-                status, _reason(status), response.get_header("location"), text, retry_after
-            )
-
     async def close(self) -> None:
-        clients, self._clients = list(self._clients.values()), OrderedDict()
-        for client in clients:
-            await client.close()
-
-
-async def _read_capped(reader: ResponseBodyReader) -> str:
-    """The first SERVER_RESPONSE_LIMIT bytes of the body; the rest is never read (leaving the
-    `async with` drops the connection instead of draining it)."""
-    body = bytearray()
-    while len(body) <= SERVER_RESPONSE_LIMIT:
-        chunk = await reader.read(SERVER_RESPONSE_LIMIT + 1 - len(body))
-        if chunk is None:
-            break
-        body += bytes(chunk)
-    if len(body) > SERVER_RESPONSE_LIMIT:
-        text = bytes(body[:SERVER_RESPONSE_LIMIT]).decode("utf-8", errors="replace")
-        return text + TRUNCATION_MARK
-    return bytes(body).decode("utf-8", errors="replace")
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
+        self._pool.close()

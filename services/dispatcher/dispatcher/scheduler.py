@@ -67,6 +67,7 @@ class HostScheduler(Generic[J]):
         hosts_kept: int = 4096,
     ) -> None:
         self._run = run
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._max_in_flight = max_in_flight
         self._per_host = per_host
         self._waiting_per_host = waiting_per_host
@@ -121,7 +122,9 @@ class HostScheduler(Generic[J]):
 
     def _start(self, host: str, state: _Host[J], job: J) -> None:
         self._claim(state)
-        task = asyncio.create_task(self._guarded(host, job))
+        if self._loop is None:  # held: asyncio.create_task looks it up with a getpid() syscall
+            self._loop = asyncio.get_running_loop()
+        task = self._loop.create_task(self._guarded(host, job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

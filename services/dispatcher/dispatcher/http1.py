@@ -1,0 +1,296 @@
+"""HTTP/1.1 exchanges on the event loop's own sockets: llhttp parses, this module connects.
+
+Why not a client library: every one measured here either runs its I/O on a thread of its own
+(pyreqwest: 34 µs of CPU per request, and each answer is handed back across the GIL) or does
+its framing in Python (aiohttp 66 µs, h11 60 µs). This path costs about 9 µs (bench
+`http-clients`). The protocol itself is not written here: responses are parsed by llhttp,
+Node.js's parser, through httptools (MagicStack, the parser under uvicorn): status line,
+headers, Content-Length and chunked framing, keep-alive rules, malformed input. What is
+written here is the asyncio glue: a request head from already-validated parts, one request
+at a time per connection, a pool of idle keep-alive connections, the timer, the body cap.
+
+A connection is a Protocol; its answer resolves a future. No task, no stream, no thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import cast
+
+import httptools
+
+from postbacks.attempts import SERVER_RESPONSE_LIMIT, TRUNCATION_MARK
+
+HEAD_LIMIT = 64 * 1024  # a status line and headers longer than this are not a publisher's answer
+IDLE_LIMIT_S = 50.0  # below the usual 60 s keep-alive of servers: reuse, never race their close
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    status: int
+    reason: str
+    location: str | None
+    body: str  # at most SERVER_RESPONSE_LIMIT bytes of it, marked when cut
+    retry_after: str | None = None  # the Retry-After header of a failed answer (retry_policy.py)
+
+
+class AnswerTimedOut(Exception):
+    """No complete answer before the deadline."""
+
+
+class ParseFailed(Exception):
+    """The bytes that came back are not an HTTP/1.1 answer; str() says why."""
+
+
+class ConnectionLost(Exception):
+    """The connection ended before the answer did. `reset` when the peer reset it,
+    `answered` when some of the answer had arrived."""
+
+    def __init__(self, cause: BaseException | None, *, answered: bool) -> None:
+        super().__init__(str(cause) if cause else "the connection closed")
+        self.reset = isinstance(cause, ConnectionResetError | BrokenPipeError)
+        self.answered = answered
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive connection; `exchange` sends a request and resolves with its answer."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, on_lost: Callable[[Connection], None]
+    ) -> None:
+        self._loop = loop  # held: asyncio.get_running_loop() makes a getpid() syscall in 3.11
+        self._on_lost = on_lost
+        self._parser = httptools.HttpResponseParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._waiter: asyncio.Future[HttpAnswer] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._reset_answer()
+
+    def _reset_answer(self) -> None:
+        self._got_bytes = False
+        self._head_bytes = 0
+        self._headers_done = False
+        self._location: str | None = None
+        self._retry_after: str | None = None
+        self._length: int | None = None
+        self._body = bytearray()
+
+    # --- requests --------------------------------------------------------------------------
+
+    def exchange(self, request: bytes, deadline: float) -> asyncio.Future[HttpAnswer]:
+        assert self._transport is not None, "exchange before connection_made"
+        assert self._waiter is None, "one request at a time on a connection"
+        self._waiter = waiter = self._loop.create_future()
+        self._timer = self._loop.call_at(deadline, self._expire)
+        self._transport.write(request)
+        return waiter
+
+    @property
+    def waiting(self) -> bool:
+        """A request is out and its answer has not come (or its caller gave up on it)."""
+        return self._waiter is not None
+
+    def close(self) -> None:
+        self.closed = True
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _expire(self) -> None:
+        self._timer = None
+        self._fail(AnswerTimedOut())
+
+    def _finish(self, answer: HttpAnswer, *, keep: bool) -> None:
+        waiter, self._waiter = self._waiter, None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._reset_answer()
+        if not keep:
+            self.close()
+        if waiter is not None and not waiter.done():
+            waiter.set_result(answer)
+
+    def _fail(self, error: Exception) -> None:
+        waiter, self._waiter = self._waiter, None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.close()  # never reused: the rest of that answer could still arrive
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+
+    # --- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self._transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._waiter is None:  # bytes nobody asked for: the connection cannot be trusted
+            self.close()
+            return
+        self._got_bytes = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(ParseFailed("the server switched protocols"))
+            return
+        except httptools.HttpParserError as exc:
+            self._fail(ParseFailed(str(exc) or type(exc).__name__))
+            return
+        if not self._headers_done and self._waiter is not None:
+            # Checked after the parse: one read may hold the head and much of the body.
+            self._head_bytes += len(data)
+            if self._head_bytes > HEAD_LIMIT:
+                self._fail(ParseFailed(f"the status line and headers exceed {HEAD_LIMIT} bytes"))
+
+    def eof_received(self) -> bool:
+        return False  # close the transport: a half-closed HTTP/1.1 connection is finished
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._waiter is None:
+            self._on_lost(self)  # an idle connection the server closed: out of the pool
+            return
+        if self._headers_done and self._length is None and not self._parser.should_keep_alive():
+            # No Content-Length, not chunked: the body runs until the server closes.
+            self._finish(self._answer(), keep=False)
+            return
+        self._fail(ConnectionLost(exc, answered=self._got_bytes))
+
+    # --- llhttp callbacks ------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        lowered = name.lower()
+        if lowered == b"location":
+            self._location = value.decode("latin-1")
+        elif lowered == b"retry-after":
+            self._retry_after = value.decode("latin-1")
+        elif lowered == b"content-length" or lowered == b"transfer-encoding":
+            self._length = len(value)  # framed: the end is the parser's to find, not the close
+
+    def on_headers_complete(self) -> None:
+        self._headers_done = True
+
+    def on_body(self, body: bytes) -> None:
+        if self._waiter is None:
+            return  # already answered (cut at the cap): the rest is not read
+        self._body += body
+        if len(self._body) > SERVER_RESPONSE_LIMIT:
+            # The cap: stop here and drop the connection rather than drain the rest.
+            self._finish(self._answer(), keep=False)
+
+    def on_message_complete(self) -> None:
+        if self._waiter is None:
+            return
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:  # an interim answer (100 Continue): the real one follows
+            self._reset_answer()
+            self._headers_done = False
+            return
+        self._finish(self._answer(), keep=self._parser.should_keep_alive())
+
+    def _answer(self) -> HttpAnswer:
+        status = self._parser.get_status_code()
+        body = self._body
+        if len(body) > SERVER_RESPONSE_LIMIT:
+            text = bytes(body[:SERVER_RESPONSE_LIMIT]).decode("utf-8", errors="replace")
+            text += TRUNCATION_MARK
+        else:
+            text = body.decode("utf-8", errors="replace")
+        retry_after = self._retry_after if status >= 400 else None
+        return HttpAnswer(status, _REASONS.get(status, ""), self._location, text, retry_after)
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where connections go: the checked address, with the name TLS verifies."""
+
+    address: str
+    port: int
+    tls_name: str | None  # the host name for TLS (SNI and certificate), None for http://
+
+
+class ConnectionPool:
+    """Idle keep-alive connections by origin, most recently used first out."""
+
+    def __init__(
+        self,
+        tls: ssl.SSLContext,
+        *,
+        max_idle_per_origin: int = 256,
+        max_origins: int = 2048,
+    ) -> None:
+        self._tls = tls
+        self._idle: dict[Origin, list[Connection]] = {}
+        self._busy: set[Connection] = set()
+        self._max_idle = max_idle_per_origin
+        self._max_origins = max_origins
+
+    def idle(self, origin: Origin) -> Connection | None:
+        """A live idle connection to `origin`, taken out of the pool, if there is one."""
+        connections = self._idle.get(origin)
+        now = time.monotonic()
+        while connections:
+            connection = connections.pop()
+            if connection.closed:
+                continue
+            if now - connection.idle_since > IDLE_LIMIT_S:
+                connection.close()
+                continue
+            self._busy.add(connection)
+            return connection
+        return None
+
+    async def connect(self, origin: Origin) -> Connection:
+        """A new connection (and TLS handshake); the caller bounds it with a timeout."""
+        loop = asyncio.get_running_loop()
+        _, connection = await loop.create_connection(
+            lambda: Connection(loop, self._forget),
+            origin.address,
+            origin.port,
+            ssl=self._tls if origin.tls_name is not None else None,
+            server_hostname=origin.tls_name,
+        )
+        self._busy.add(connection)
+        return connection
+
+    def release(self, origin: Origin, connection: Connection) -> None:
+        """Back to the pool after an answer (a closed connection is only forgotten)."""
+        self._busy.discard(connection)
+        if connection.waiting:  # its caller was cancelled mid-request: never reused
+            connection.close()
+        if connection.closed:
+            return
+        connections = self._idle.get(origin)
+        if connections is None:
+            if len(self._idle) >= self._max_origins:
+                self._drop(next(iter(self._idle)))
+            connections = self._idle[origin] = []
+        if len(connections) >= self._max_idle:
+            connection.close()
+            return
+        connection.idle_since = time.monotonic()
+        connections.append(connection)
+
+    def _forget(self, connection: Connection) -> None:
+        self._busy.discard(connection)  # idle ones are skipped when next met (closed)
+
+    def _drop(self, origin: Origin) -> None:
+        for connection in self._idle.pop(origin, []):
+            connection.close()
+
+    def close(self) -> None:
+        for origin in list(self._idle):
+            self._drop(origin)
+        for connection in list(self._busy):
+            connection.close()
+        self._busy.clear()
