@@ -76,7 +76,8 @@ class Connection(asyncio.Protocol):
 
     def _reset_answer(self) -> None:
         self._got_bytes = False
-        self._head_bytes = 0
+        self._head_bytes = 0  # of reads that ended before the head did
+        self._header_bytes = 0  # of the header lines parsed: a head that ends within a read
         self._headers_done = False
         self._location: str | None = None
         self._retry_after: str | None = None
@@ -150,7 +151,7 @@ class Connection(asyncio.Protocol):
             # Checked after the parse: one read may hold the head and much of the body.
             self._head_bytes += len(data)
             if self._head_bytes > HEAD_LIMIT:
-                self._fail(ParseFailed(f"the status line and headers exceed {HEAD_LIMIT} bytes"))
+                self._fail(_head_too_long())
 
     def eof_received(self) -> bool:
         return False  # close the transport: a half-closed HTTP/1.1 connection is finished
@@ -169,6 +170,7 @@ class Connection(asyncio.Protocol):
     # --- llhttp callbacks ------------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value) + 4  # name: value CRLF
         lowered = name.lower()
         if lowered == b"location":
             self._location = value.decode("latin-1")
@@ -179,6 +181,10 @@ class Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
+        if max(self._head_bytes, self._header_bytes) > HEAD_LIMIT:
+            # A head that ended within a read (up to 256 KiB) is only counted here. Each count
+            # is a part of the head, never more. What follows in this read finds no waiter.
+            self._fail(_head_too_long())
 
     def on_body(self, body: bytes) -> None:
         if self._waiter is None:
@@ -208,6 +214,10 @@ class Connection(asyncio.Protocol):
             text = body.decode("utf-8", errors="replace")
         retry_after = self._retry_after if status >= 400 else None
         return HttpAnswer(status, _REASONS.get(status, ""), self._location, text, retry_after)
+
+
+def _head_too_long() -> ParseFailed:
+    return ParseFailed(f"the status line and headers exceed {HEAD_LIMIT} bytes")
 
 
 @dataclass(frozen=True, slots=True)
