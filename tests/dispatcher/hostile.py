@@ -23,6 +23,7 @@ class Hostile:
     port: int = 0
     requests: int = 0
     bytes_sent: int = 0
+    connections: int = 0  # accepted so far; a handler reads it first thing to know its own
 
 
 async def _request_head(reader: asyncio.StreamReader, state: Hostile) -> bytes:
@@ -112,6 +113,7 @@ async def serve(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIte
         task = asyncio.current_task()
         assert task is not None
         handlers.add(task)
+        state.connections += 1
         # A client that hangs up is the expected end of most of these conversations.
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             await handler(reader, writer, state)
