@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 import ssl
+import struct
 from collections.abc import AsyncIterator
 
 import pytest
 import trustme
 
-from dispatcher.failures import InvalidResponse
+from dispatcher.failures import ConnectionReset, InvalidResponse
 from dispatcher.guard import LOOPBACK, DestinationGuard, parse_networks
 from dispatcher.http1 import HEAD_LIMIT
 from dispatcher.http_client import USER_AGENT, HttpAnswer, PostbackHttpClient
@@ -147,6 +149,42 @@ async def test_a_body_without_length_runs_until_the_server_closes(
     assert (answer.status, answer.reason, answer.body) == (202, "Accepted", "queued, thanks")
     assert again == answer
     assert server.connections == 2  # such a connection ends with its answer
+
+
+async def test_a_body_without_length_cut_by_a_reset_is_a_reset_not_an_answer(
+    client: PostbackHttpClient,
+) -> None:
+    async def cut(reader: Reader, writer: Writer, s: Hostile) -> None:
+        await head(reader, s)
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\npartial")
+        await writer.drain()
+        await asyncio.sleep(0.02)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # RST: the body was cut, not finished
+
+    async with hostile.serve(cut) as server:
+        with pytest.raises(ConnectionReset):
+            await get(client, f"http://pub.test:{server.port}/pb")
+
+
+async def test_a_close_after_100_continue_is_not_resent(client: PostbackHttpClient) -> None:
+    async def continue_then_close(reader: Reader, writer: Writer, s: Hostile) -> None:
+        while True:
+            request = await head(reader, s)
+            if b"/second" not in request:
+                writer.write(OK)
+                await writer.drain()
+                continue
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
+            return  # closed after an interim answer: the server had the request
+
+    async with hostile.serve(continue_then_close) as server:
+        await get(client, f"http://pub.test:{server.port}/first")
+        with pytest.raises(InvalidResponse, match="closed mid-answer"):
+            await get(client, f"http://pub.test:{server.port}/second")
+    assert server.requests == 2  # not sent again on a new connection
 
 
 async def test_a_chunked_body_is_reassembled_and_the_connection_kept(

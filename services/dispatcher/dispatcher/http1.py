@@ -161,8 +161,14 @@ class Connection(asyncio.Protocol):
         if self._waiter is None:
             self._on_lost(self)  # an idle connection the server closed: out of the pool
             return
-        if self._headers_done and self._length is None and not self._parser.should_keep_alive():
-            # No Content-Length, not chunked: the body runs until the server closes.
+        if (
+            exc is None
+            and self._headers_done
+            and self._length is None
+            and not self._parser.should_keep_alive()
+        ):
+            # No Content-Length, not chunked: the body runs until the server closes (cleanly;
+            # a reset means the body was cut, and is reported so).
             self._finish(self._answer(), keep=False)
             return
         self._fail(ConnectionLost(exc, answered=self._got_bytes))
@@ -200,7 +206,7 @@ class Connection(asyncio.Protocol):
         status = self._parser.get_status_code()
         if 100 <= status < 200:  # an interim answer (100 Continue): the real one follows
             self._reset_answer()
-            self._headers_done = False
+            self._got_bytes = True  # answered in part: a close now must not resend the request
             return
         self._finish(self._answer(), keep=self._parser.should_keep_alive())
 
