@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import sys
 
 from dispatcher.config_follower import ConfigFollower
 from dispatcher.config_table import ConfigTable
@@ -31,7 +30,6 @@ from postbacks import topics
 from postbacks.ops_server import Readiness, ops_endpoints
 
 log = logging.getLogger(__name__)
-GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def build_consumer(settings: DispatcherSettings) -> KafkaInputs:
@@ -79,11 +77,6 @@ async def run_dispatcher(settings: DispatcherSettings, resolver: Resolver | None
             # a larger first generation means far fewer collections per second.
             gc.freeze()
             gc.set_threshold(50_000, 20, 100)
-            # pyreqwest's tokio thread needs the GIL to hand each answer back to the loop, and
-            # the loop's thread is busy most of the time: with the default 5 ms switch interval
-            # the tokio thread waited that long, with every answer behind it. 0.5 ms: +3 to +24 %
-            # postbacks/s in 5 alternating benchmark pairs (services/dispatcher/README.md).
-            sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
             log.info(
                 "dispatcher consuming %s from %s; guard allows %s",
                 ", ".join(topics.INPUT_TOPICS),
