@@ -1,24 +1,29 @@
 """The floor of the delivery benchmark's stack: the least a dispatcher on these libraries does.
 
-The same libraries as ours (confluent-kafka, pyreqwest, orjson, uvloop) and nothing else: read a
-conversion, look up its publisher's URL, fill it with `str.replace`, GET it with a fixed pool of
-worker tasks, read the answer, hand an attempt record to the producer without waiting for its
-acknowledgement. No validation, no destination guard, no per-host fairness, no offset
-tracking or commits, no dead letters, no metrics, no retries: it is not a dispatcher anyone
-should run, it is how fast one process on this machine gets with this stack at all. Whatever
-our dispatcher reaches is a share of this.
+The same libraries as ours (confluent-kafka, httptools' llhttp on the loop's sockets through our
+connection pool, orjson, uvloop) and nothing else: read a conversion, look up its publisher's
+URL, fill it with `str.replace`, GET it with a fixed pool of worker tasks, read the answer, hand
+an attempt record to the producer without waiting for its acknowledgement. No validation, no
+destination guard, no per-host fairness, no offset tracking or commits, no dead letters, no
+metrics, no retries: it is not a dispatcher anyone should run, it is how fast one process on
+this machine gets with this stack at all. Whatever our dispatcher reaches is a share of this.
 
 `--kafka aiokafka` swaps confluent-kafka (librdkafka: the Kafka protocol runs in its C
-threads, not on the event loop) for aiokafka, to show what the Kafka client alone costs.
+threads, not on the event loop) for aiokafka, to show what the Kafka client alone costs;
+`--http pyreqwest` swaps the HTTP client for pyreqwest (reqwest on its own tokio thread), the
+dispatcher's client until it moved onto the loop.
 
     python -m bench.bare_dispatcher --bootstrap 127.0.0.1:9092 [--workers 256] [--kafka K]
+        [--http H]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ssl
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import orjson
@@ -28,6 +33,8 @@ from confluent_kafka import Consumer, Producer
 from pyreqwest.client import ClientBuilder
 
 from bench.naive_dispatcher import load_configs
+from dispatcher.http1 import ConnectionPool, Origin
+from dispatcher.http_client import split_url
 from postbacks import topics
 
 # The macros of bench/delivery_input.py's URL_TEMPLATE that come from the conversion.
@@ -110,10 +117,52 @@ KAFKA_CLIENTS: dict[str, type[AioKafka | ConfluentKafka]] = {
 }
 
 
-async def run(bootstrap: str, workers: int, kafka_client: str) -> None:
+Get = Callable[[str, str], Awaitable[int]]  # (url, attempt id) -> status
+
+
+def llhttp_client() -> tuple[Get, Callable[[], Awaitable[None]]]:
+    """GETs on the dispatcher's own connections (dispatcher/http1.py), with none of its checks."""
+    pool = ConnectionPool(ssl.create_default_context())
+    loop = asyncio.get_running_loop()
+
+    async def get(url: str, attempt_id: str) -> int:
+        target, path = split_url(url)
+        origin = Origin(target.host, target.port, None)
+        head = f"GET {path} HTTP/1.1\r\nX-Postback-Attempt-Id: {attempt_id}\r\n"
+        connection = pool.idle(origin) or await pool.connect(origin)
+        try:
+            answer = await connection.exchange(
+                head.encode() + target.head + b"\r\n", loop.time() + 10
+            )
+        finally:
+            pool.release(origin, connection)
+        return answer.status
+
+    async def close() -> None:
+        pool.close()
+
+    return get, close
+
+
+def pyreqwest_client() -> tuple[Get, Callable[[], Awaitable[None]]]:
+    client = ClientBuilder().follow_redirects(False).no_proxy().build()
+
+    async def get(url: str, attempt_id: str) -> int:
+        request = client.get(url).header("X-Postback-Attempt-Id", attempt_id)
+        async with request.build_streamed() as response:
+            await response.bytes()
+            return response.status
+
+    return get, client.close
+
+
+HTTP_CLIENTS = {"llhttp": llhttp_client, "pyreqwest": pyreqwest_client}
+
+
+async def run(bootstrap: str, workers: int, kafka_client: str, http_client: str) -> None:
     url_of = {c.publisher_id: c.url for c in await load_configs(bootstrap)}
     kafka = KAFKA_CLIENTS[kafka_client](bootstrap)
-    client = ClientBuilder().follow_redirects(False).no_proxy().build()
+    get, close = HTTP_CLIENTS[http_client]()
     inputs: asyncio.Queue[bytes] = asyncio.Queue(maxsize=workers * 4)
 
     async def fire_forever() -> None:
@@ -124,10 +173,7 @@ async def run(bootstrap: str, workers: int, kafka_client: str) -> None:
             for name in FIELDS:
                 url = url.replace("{" + name + "}", str(conversion[name]))
             attempted_at = datetime.now(UTC).isoformat()
-            request = client.get(url).header("X-Postback-Attempt-Id", attempt_id)
-            async with request.build_streamed() as response:
-                status = response.status
-                await response.bytes()
+            status = await get(url, attempt_id)
             record = {
                 "attempt_id": attempt_id,
                 "attempted_at": attempted_at,
@@ -149,7 +195,7 @@ async def run(bootstrap: str, workers: int, kafka_client: str) -> None:
         for task in tasks:
             task.cancel()
         await kafka.stop()
-        await client.close()
+        await close()
 
 
 def main() -> None:
@@ -157,8 +203,9 @@ def main() -> None:
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--workers", type=int, default=256, help="requests in flight at most")
     parser.add_argument("--kafka", choices=sorted(KAFKA_CLIENTS), default="confluent")
+    parser.add_argument("--http", choices=sorted(HTTP_CLIENTS), default="llhttp")
     args = parser.parse_args()
-    uvloop.run(run(args.bootstrap, args.workers, args.kafka))
+    uvloop.run(run(args.bootstrap, args.workers, args.kafka, args.http))
 
 
 if __name__ == "__main__":

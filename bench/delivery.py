@@ -33,7 +33,7 @@ from typing import Any
 import uvloop
 
 from bench import delivery_output
-from bench.bare_dispatcher import KAFKA_CLIENTS
+from bench.bare_dispatcher import HTTP_CLIENTS, KAFKA_CLIENTS
 from bench.delivery_input import FIRST_PUBLISHER_ID, Publishers, load
 from bench.delivery_output import Runs
 from bench.delivery_receivers import hanging_receivers, nginx, tool_versions, wrk_ceiling
@@ -70,6 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=sorted(KAFKA_CLIENTS),
         default="confluent",
         help="the Kafka client of the bare stack (e): ours (librdkafka's), or aiokafka",
+    )
+    group.add_argument(
+        "--bare-http",
+        choices=sorted(HTTP_CLIENTS),
+        default="llhttp",
+        help="the HTTP client of the bare stack (e): ours (llhttp on the loop), or pyreqwest",
     )
     group.add_argument(
         "--publishers", type=_positive, default=100, help="publishers, one postback each"
@@ -174,13 +180,14 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         if args.bare_conversions > 0:
             bare = await _dispatcher_run(
                 "(e) bare stack (floor)",
-                _bare_argv(args.bare_kafka),
+                _bare_argv(args.bare_kafka, args.bare_http),
                 args.bare_conversions,
                 Publishers.spread(args.publishers, ports, []),
                 args,
             )
             notes.append(
-                f"(e): bench/bare_dispatcher.py --kafka {args.bare_kafka}, the same libraries "
+                f"(e): bench/bare_dispatcher.py --kafka {args.bare_kafka} --http "
+                f"{args.bare_http}, the same libraries "
                 "with nothing else (no validation, guard, fairness, commits or metrics): what "
                 "one process of this stack does on this machine at all"
             )
@@ -197,7 +204,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 "answer, one port each; the run stops once every healthy publisher's attempt is "
                 f"in; hanging ones logged by then: {hangers.attempts - hangers.healthy:,}"
             )
-    runs = Runs(ours, naive, ceiling, hangers, bare, args.bare_kafka)
+    runs = Runs(ours, naive, ceiling, hangers, bare, f"{args.bare_kafka}, {args.bare_http}")
     notes.append(f"(c): {ceiling.command} (keep-alive, {ceiling.non_2xx_or_errors} errors)")
     print()
     print(delivery_output.render(runs, notes))
@@ -207,7 +214,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine_info(),
         "versions": {
             **tool_versions(),
-            **_versions("confluent-kafka", "pyreqwest", "uvloop", "orjson"),
+            **_versions("confluent-kafka", "httptools", "uvloop", "orjson"),
         },
         "settings": {k: str(v) for k, v in vars(args).items() if k != "scenarios"},
         **delivery_output.as_json(runs),
@@ -263,10 +270,10 @@ def _naive_argv(mode: str) -> list[str]:
     ]
 
 
-def _bare_argv(kafka: str) -> list[str]:
+def _bare_argv(kafka: str, http: str) -> list[str]:
     return [
         sys.executable, "-m", "bench.bare_dispatcher", "--bootstrap", "{bootstrap}",
-        "--kafka", kafka,
+        "--kafka", kafka, "--http", http,
     ]  # fmt: skip
 
 

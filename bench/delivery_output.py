@@ -37,7 +37,7 @@ class Runs:
     ceiling: Ceiling
     hangers: RunResult | None  # None when --hanging-share is 0
     bare: RunResult | None = None  # None when --bare-conversions is 0
-    bare_kafka: str = "aiokafka"  # the bare stack's Kafka client (--bare-kafka)
+    bare_stack: str = "confluent, llhttp"  # the bare stack's clients (--bare-kafka, --bare-http)
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ def render(runs: Runs, notes: list[str]) -> str:
     if runs.hangers is not None:
         rows.append(run_row("(d) ours with hangers: healthy", runs.hangers, healthy_only=True))
     if runs.bare is not None:
-        rows.append(run_row(f"(e) bare stack (floor, {runs.bare_kafka})", runs.bare))
+        rows.append(run_row(f"(e) bare stack (floor, {runs.bare_stack})", runs.bare))
     lines = [
         table(RUN_HEADERS, rows),
         "steady = attempts from the first to the last attempt record (delivery alone); "
@@ -223,7 +223,7 @@ def _floor_lines(runs: Runs) -> list[str]:
     share = _div(runs.ours.steady_rate, bare.steady_rate) or 0.0
     return [
         f"(a) is {share:.0%} of the bare stack's {bare.steady_rate:,.0f}/s (steady, "
-        f"{runs.bare_kafka}); goals above (e) are beyond one process of these libraries on "
+        f"{runs.bare_stack}); goals above (e) are beyond one process of these libraries on "
         "this machine, whatever the dispatcher does"
     ]
 
@@ -236,7 +236,7 @@ def as_json(runs: Runs) -> dict[str, Any]:
             "hangers": asdict(runs.hangers) if runs.hangers is not None else None,
             "bare": asdict(runs.bare) if runs.bare is not None else None,
         },
-        "bare_kafka": runs.bare_kafka,
+        "bare_stack": runs.bare_stack,
         "ceiling": asdict(runs.ceiling),
         "targets": [asdict(v) for v in verdicts(runs)],
     }

@@ -62,22 +62,23 @@ def test_delivery_benchmark_delivers_every_attempt_and_writes_its_figures(tmp_pa
 
 
 @pytest.mark.skipif(bool(missing_tools()), reason="needs nginx and wrk, as above")
-def test_the_bare_stack_runs_on_aiokafka_too(tmp_path: Path) -> None:
+def test_the_bare_stack_runs_on_aiokafka_and_pyreqwest_too(tmp_path: Path) -> None:
     done, figures = _bench(
         tmp_path,
         "--conversions", "40",
         "--naive-conversions", "10",
         "--bare-conversions", str(BARE_CONVERSIONS),
         "--bare-kafka", "aiokafka",
+        "--bare-http", "pyreqwest",
         "--hanging-share", "0",
         "--publishers", "4",
     )  # fmt: skip
     bare = figures["runs"]["bare"]
     assert (bare["attempts"], bare["finished"]) == (BARE_CONVERSIONS, True)
     assert bare["healthy_success"] == BARE_CONVERSIONS
-    assert "--kafka aiokafka" in bare["command"]
-    assert figures["bare_kafka"] == "aiokafka"
-    assert "(steady, aiokafka)" in done.stdout
+    assert "--kafka aiokafka --http pyreqwest" in bare["command"]
+    assert figures["bare_stack"] == "aiokafka, pyreqwest"
+    assert "(steady, aiokafka, pyreqwest)" in done.stdout
 
 
 def _bench(tmp_path: Path, *arguments: str) -> tuple[subprocess.CompletedProcess[str], Any]:
