@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class _AnswersAtOnce:
-    """Stands where pyreqwest does: a 200 with a 2-byte body, no connection (no I/O is timed)."""
+    """Stands in for the HTTP client: a 200 with a 2-byte body, no connection (no I/O is timed)."""
 
     async def send(self, *_: object, **__: object) -> HttpAnswer:
         return HttpAnswer(200, "OK", None, "ok")

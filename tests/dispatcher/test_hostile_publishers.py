@@ -102,7 +102,8 @@ async def test_hang_and_drip_time_out_on_the_hot_path_of_an_approved_address(
     deliverer: Deliverer,
 ) -> None:
     # The first request to a host resolves and judges it under an asyncio timeout; later ones
-    # reuse the approved address and rely on reqwest's per-request total timeout alone.
+    # reuse the approved address with no lookup, and once connected, the connection's own
+    # timer (call_at the total deadline) is all that stops a hang or a drip.
     async with hostile.serve(hostile.healthy) as ok, hostile.serve(hostile.drips) as drip:
         for port in (ok.port, drip.port):
             await fire(deliverer, f"http://pub.test:{port}/warm", timeout_ms=300)

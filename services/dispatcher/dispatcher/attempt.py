@@ -31,9 +31,10 @@ class AttemptIds:
     """Random (version 4) UUIDs, from one `os.urandom` read per 256 of them.
 
     `uuid.uuid4()` reads 16 bytes per call, and CPython releases the GIL around that read:
-    once per postback, the loop's thread handed the GIL to pyreqwest's thread and then waited
-    to get it back (py-spy: ~5 % of the loop's time at uuid4, mostly without the GIL). The
-    bytes are the same kernel randomness, read in bulk."""
+    while pyreqwest was the HTTP client (its own thread, until 2026-11-29), the loop's thread
+    handed the GIL to that thread once per postback and then waited to get it back (py-spy:
+    ~5 % of the loop's time at uuid4, mostly without the GIL). One read per 256 still saves
+    the system calls. The bytes are the same kernel randomness, read in bulk."""
 
     def __init__(self) -> None:
         self._pool = b""
