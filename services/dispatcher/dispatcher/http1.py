@@ -84,7 +84,7 @@ class Connection(asyncio.Protocol):
         self._headers_done = False
         self._location: str | None = None
         self._retry_after: str | None = None
-        self._length: int | None = None
+        self._framed = False  # Content-Length or Transfer-Encoding: the parser finds the end
         self._body = bytearray()
 
     # --- requests --------------------------------------------------------------------------
@@ -112,24 +112,27 @@ class Connection(asyncio.Protocol):
         self._fail(AnswerTimedOut())
 
     def _finish(self, answer: HttpAnswer, *, keep: bool) -> None:
-        waiter, self._waiter = self._waiter, None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        waiter = self._settle()
         self._reset_answer()
         if not keep:
             self.close()
-        if waiter is not None and not waiter.done():
+        if waiter is not None:
             waiter.set_result(answer)
 
     def _fail(self, error: Exception) -> None:
+        waiter = self._settle()
+        self.close()  # never reused: the rest of that answer could still arrive
+        if waiter is not None:
+            waiter.set_exception(error)
+
+    def _settle(self) -> asyncio.Future[HttpAnswer] | None:
+        """The request is over: its timer stops, and its waiter is returned for the outcome
+        if its caller still waits for it (not cancelled)."""
         waiter, self._waiter = self._waiter, None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self.close()  # never reused: the rest of that answer could still arrive
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(error)
+        return waiter if waiter is not None and not waiter.done() else None
 
     # --- asyncio.Protocol ------------------------------------------------------------------
 
@@ -167,7 +170,7 @@ class Connection(asyncio.Protocol):
         if (
             exc is None
             and self._headers_done
-            and self._length is None
+            and not self._framed
             and not self._parser.should_keep_alive()
         ):
             # No Content-Length, not chunked: the body runs until the server closes (cleanly;
@@ -186,7 +189,7 @@ class Connection(asyncio.Protocol):
         elif lowered == b"retry-after":
             self._retry_after = value.decode("latin-1")
         elif lowered == b"content-length" or lowered == b"transfer-encoding":
-            self._length = len(value)  # framed: the end is the parser's to find, not the close
+            self._framed = True
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
