@@ -162,7 +162,7 @@ class KafkaInputs:
         consumer.assign(partitions)
         if self._paused and partitions:
             consumer.pause(partitions)
-        self._assigned |= {Partition(p.topic, p.partition) for p in partitions}
+        self._assigned |= _ours(partitions)
         log.info(
             "input partitions assigned%s: %s",
             " (paused)" if self._paused else "",
@@ -176,7 +176,7 @@ class KafkaInputs:
         self._take_away(partitions, lost=True)
 
     def _take_away(self, partitions: list[TopicPartition], *, lost: bool) -> None:
-        gone = {Partition(p.topic, p.partition) for p in partitions}
+        gone = _ours(partitions)
         log.log(
             logging.WARNING if lost else logging.INFO,
             "input partitions %s: %s",
@@ -190,7 +190,7 @@ class KafkaInputs:
 
     def _committed(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
         failed = [p for p in partitions if p.error is not None or error is not None]
-        self._failed_commits |= {Partition(p.topic, p.partition) for p in failed}
+        self._failed_commits |= _ours(failed)
         if failed:
             log.warning(
                 COMMIT_FAILED,
@@ -206,6 +206,10 @@ def _record(message: Message) -> Record:
         message.key(),
         message.value(),
     )
+
+
+def _ours(partitions: list[TopicPartition]) -> set[Partition]:
+    return {Partition(p.topic, p.partition) for p in partitions}
 
 
 def _named(partitions: list[TopicPartition]) -> str:
