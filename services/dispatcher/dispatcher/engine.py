@@ -295,9 +295,11 @@ class DeliveryEngine:
 
     def _report_lag(self, records: list[Record]) -> None:
         """Lag of each partition in the batch, after its last record."""
-        last = {Partition(r.topic, r.partition): r.offset for r in records}
-        for partition, offset in last.items():
-            highwater = self._inputs.high_watermark(partition)
+        # Keyed by plain tuples: _admit already builds a Partition per record, and here one is
+        # built per partition of the batch, not per record again.
+        last = {(r.topic, r.partition): r.offset for r in records}
+        for (topic, number), offset in last.items():
+            highwater = self._inputs.high_watermark(Partition(topic, number))
             if highwater is not None:
                 lag = max(0, highwater - offset - 1)
-                metrics.CONSUMER_LAG.labels(partition.topic, str(partition.partition)).set(lag)
+                metrics.CONSUMER_LAG.labels(topic, str(number)).set(lag)
