@@ -25,7 +25,7 @@ WHEN = st.datetimes(
 
 ATTEMPTS = st.builds(
     Attempt,
-    attempt_id=st.uuids(),
+    attempt_id=st.uuids().map(str),
     attempted_at=WHEN,
     status=st.sampled_from(AttemptStatus),
     postback_id=st.uuids(),
@@ -58,7 +58,7 @@ def test_fast_encoding_equals_the_contract_models_json(attempt: Attempt) -> None
 
 def test_a_typical_attempt_and_its_utc_milliseconds() -> None:
     attempt = Attempt(
-        attempt_id=uuid.UUID("00000000-0000-4000-8000-0000000000bb"),
+        attempt_id="00000000-0000-4000-8000-0000000000bb",
         attempted_at=datetime(2026, 1, 2, 3, 4, 5, 123000, tzinfo=UTC),
         status=AttemptStatus.FAILED,
         postback_id=uuid.UUID("00000000-0000-4000-8000-0000000000aa"),
@@ -86,7 +86,9 @@ def test_a_typical_attempt_and_its_utc_milliseconds() -> None:
 
 def test_attempt_ids_are_distinct_version_4_uuids_across_refills() -> None:
     ids = AttemptIds()
-    made = [ids.new() for _ in range(1000)]  # several reads of the random pool
+    texts = [ids.new() for _ in range(1000)]  # several reads of the random pool
+    made = [uuid.UUID(text) for text in texts]
+    assert [str(u) for u in made] == texts  # canonical: lower-case hex, dashes where uuid puts them
     assert len(set(made)) == len(made)
     assert {(u.version, u.variant) for u in made} == {(4, uuid.RFC_4122)}
     # Still random where uuid4 is: no bit of the 122 is stuck across the sample.

@@ -103,7 +103,7 @@ def test_the_scope_index_follows_updates_disabling_and_deletion() -> None:
 def test_macros_render_and_missing_values_render_empty() -> None:
     c = config(url="http://pub.example/pb?t={transaction_id}&p={payout}&s={sub3}&st={status}")
     message = parse_input(topics.CONVERSIONS, conversion(payout="1.50"))
-    url = render(c, message, uuid.uuid4()).url
+    url = render(c, message, str(uuid.uuid4())).url
     assert url == "http://pub.example/pb?t=t1&p=1.50&s=&st=approved"
 
 
@@ -112,7 +112,7 @@ def test_macros_render_and_missing_values_render_empty() -> None:
 def test_no_macro_value_can_change_host_path_or_parameters(value: str) -> None:
     c = config(url="https://pub.example:8443/post/back?sub={sub1}&tx={transaction_id}")
     message = parse_input(topics.CONVERSIONS, conversion(sub1=value))
-    parts = urlsplit(render(c, message, uuid.uuid4()).url)
+    parts = urlsplit(render(c, message, str(uuid.uuid4())).url)
     assert (parts.scheme, parts.netloc, parts.path) == ("https", "pub.example:8443", "/post/back")
     assert parts.fragment == ""
     assert parse_qs(parts.query, keep_blank_values=True) == {"sub": [value], "tx": ["t1"]}

@@ -19,7 +19,7 @@ from postbacks.macros import MACROS
 from postbacks.templates import render_form, render_header, render_json, render_url
 
 POSTBACK_ID = uuid.UUID("00000000-0000-4000-8000-0000000000aa")
-ATTEMPT_ID = uuid.UUID("00000000-0000-4000-8000-0000000000bb")
+ATTEMPT_ID = "00000000-0000-4000-8000-0000000000bb"
 
 JSON_BODY = (
     '{"tx":"{transaction_id}","payout":{payout},"note":"{sub1}","who":"{sub2}",'

@@ -62,7 +62,7 @@ class Deliverer:
         attempt_number: int = 1,
     ) -> Attempt:
         """The Failed attempt of a postback that was never sent (e.g. its host is overloaded)."""
-        attempt_id = request.attempt_id if request else self._ids.new()
+        attempt_id = str(request.attempt_id) if request else self._ids.new()
         url = render(config, message, attempt_id).url
         return _attempt(
             config,
@@ -89,8 +89,7 @@ class Deliverer:
     ) -> Outcome:
         """Send one postback. Every outcome, failures included, comes back as an attempt record,
         with what the retry policy needs to judge it."""
-        attempt_id = attempt_id or self._ids.new()
-        attempt_text = str(attempt_id)  # once: the header and the {attempt_id} macro
+        attempt_text = self._ids.new() if attempt_id is None else str(attempt_id)
         rendered = render(config, message, attempt_text)
         headers = rendered.headers
         headers.append((ATTEMPT_HEADER, attempt_text.encode()))
@@ -116,7 +115,7 @@ class Deliverer:
         attempt = _attempt(
             config,
             message,
-            attempt_id=attempt_id,
+            attempt_id=attempt_text,
             attempted_at=attempted_at,
             started=started,
             url=rendered.url,
@@ -132,7 +131,7 @@ def _attempt(
     config: PostbackConfig,
     message: ClickInput,
     *,
-    attempt_id: UUID,
+    attempt_id: str,
     attempted_at: datetime,
     started: float,
     url: str,

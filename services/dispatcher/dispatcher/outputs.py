@@ -64,8 +64,8 @@ class Outputs:
             topics.ATTEMPTS,
             attempt.to_json(),
             partial(self._acked, ack),
-            attempt_id.bytes,
-            attempt_id.int % self._attempt_partitions,
+            attempt_id.encode(),
+            int(attempt_id[:8], 16) % self._attempt_partitions,  # its first 32 random bits
         )
 
     async def dead_letter(self, value: bytes, ack: Ack) -> None:

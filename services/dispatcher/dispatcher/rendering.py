@@ -18,7 +18,7 @@ from postbacks.templates import render_form, render_header, render_json, render_
 def macro_values(
     message: ClickInput,
     postback_id: UUID,
-    attempt_id: UUID | str,
+    attempt_id: str,
     names: frozenset[str] = MACROS,
 ) -> dict[str, str]:
     """The values of the macros `names` that have one (all of them unless told)."""
@@ -37,7 +37,7 @@ def macro_values(
     if "postback_id" in names:
         values["postback_id"] = str(postback_id)
     if "attempt_id" in names:
-        values["attempt_id"] = str(attempt_id)
+        values["attempt_id"] = attempt_id
     return values
 
 
@@ -72,8 +72,7 @@ class RenderedRequest:
     body: bytes | None
 
 
-def render(config: PostbackConfig, message: ClickInput, attempt_id: UUID | str) -> RenderedRequest:
-    """`attempt_id` may be given as its text, when the caller needs that text too."""
+def render(config: PostbackConfig, message: ClickInput, attempt_id: str) -> RenderedRequest:
     values = macro_values(message, config.id, attempt_id, macros_used(config))
     headers = [
         (name.encode(), render_header(template, values).encode())
