@@ -19,9 +19,9 @@ from collections.abc import AsyncIterator
 import pytest
 import trustme
 
-from dispatcher.failures import ConnectionReset, InvalidResponse
+from dispatcher.failures import ConnectionReset, InvalidResponse, Timeout
 from dispatcher.guard import LOOPBACK, DestinationGuard, parse_networks
-from dispatcher.http1 import HEAD_LIMIT
+from dispatcher.http1 import HEAD_LIMIT, SWEEP_S
 from dispatcher.http_client import USER_AGENT, HttpAnswer, PostbackHttpClient
 from dispatcher.resolver import StaticResolver
 from tests.dispatcher import hostile
@@ -292,6 +292,45 @@ async def test_a_cancelled_request_leaves_a_connection_never_reused(
         answer = await get(client, url)
     assert (answer.status, answer.body) == (200, "ok")
     assert (server.requests, server.connections) == (2, 2)
+
+
+async def test_each_request_times_out_at_its_own_deadline_and_answers_are_untouched(
+    client: PostbackHttpClient,
+) -> None:
+    """Deadlines are swept, not timed one by one: each still fails near its own deadline (at
+    most a sweep late), while a request answered in time on the same pool is not failed."""
+    loop = asyncio.get_running_loop()
+
+    async def timed(url: str, timeout_ms: int) -> tuple[float, BaseException | HttpAnswer]:
+        started = loop.time()
+        try:
+            outcome: BaseException | HttpAnswer = await client.send(
+                "GET", url, [], None, connect_timeout_ms=300, timeout_ms=timeout_ms
+            )
+        except Timeout as exc:
+            outcome = exc
+        return loop.time() - started, outcome
+
+    async with (
+        hostile.serve(hostile.hangs) as hanging,
+        hostile.serve(hostile.answers_after(0.15)) as slow,
+    ):
+        gathered = asyncio.gather(
+            timed(f"http://pub.test:{hanging.port}/pb", 100),
+            timed(f"http://pub.test:{hanging.port}/pb", 300),
+            timed(f"http://pub.test:{slow.port}/pb", 400),
+        )
+        results = await asyncio.wait_for(gathered, 5)  # a sweep that stopped: fail, not hang
+    (short_s, short), (long_s, long), (_, answered) = results
+    assert isinstance(short, Timeout)
+    assert isinstance(long, Timeout)
+    assert "100 ms" in str(short)
+    assert "300 ms" in str(long)
+    slack = SWEEP_S + 0.1  # a sweep late, and a busy CI machine
+    assert 0.1 <= short_s < 0.1 + slack
+    assert 0.3 <= long_s < 0.3 + slack
+    assert isinstance(answered, HttpAnswer)
+    assert answered.status == 200
 
 
 async def test_the_request_bytes(client: PostbackHttpClient) -> None:
