@@ -11,6 +11,8 @@ import asyncio
 import time
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from dispatcher import metrics
 from postbacks import topics
 from tests.dispatcher import hostile
@@ -73,8 +75,9 @@ async def test_a_healthy_publisher_gets_everything_while_hostile_ones_hang_and_d
 
 
 def attempt_count(status: str, response_class: str) -> float:
-    child = metrics.ATTEMPTS.labels(status, "Conversion", "auto", response_class)
-    return float(child._value.get())
+    labels = {"status": status, "postback_type": "Conversion", "trigger": "auto"}
+    labels["response_class"] = response_class
+    return REGISTRY.get_sample_value("postbacks_attempts_total", labels) or 0.0
 
 
 async def test_shutdown_finishes_in_flight_postbacks_and_commits_what_was_published(
