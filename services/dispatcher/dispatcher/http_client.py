@@ -24,7 +24,7 @@ import re
 import socket
 import ssl
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
 from dispatcher.failures import (
@@ -45,8 +45,10 @@ USER_AGENT = "Postbacks/0.1 (+https://github.com/postbacks)"
 _ORIGIN = re.compile(r"[^/?#]*://[^/?#]*")  # scheme://userinfo@host:port, up to the path
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(NamedTuple):
+    """A dict key twice per request (the approved addresses): a tuple hashes in C, a frozen
+    dataclass through a generated Python __hash__ at three times the cost."""
+
     scheme: str
     host: str
     port: int
