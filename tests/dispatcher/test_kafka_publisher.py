@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 
@@ -42,6 +43,19 @@ async def test_a_record_the_broker_never_took_is_reported_as_an_error_never_as_d
     await publisher.stop(timeout_s=0.1)
     assert len(reports) == 1
     assert reports[0] is not None
+
+
+async def test_a_full_queue_refuses_offers_and_makes_publish_wait() -> None:
+    publisher = KafkaPublisher(f"127.0.0.1:{free_port()}", queue_records=5)  # no broker there
+    await publisher.start()
+    reports: list[KafkaError | None] = []
+    offered = [publisher.offer("publisher-test", b"v", report_into(reports)) for _ in range(8)]
+    assert offered == [True] * 5 + [False] * 3  # refused, not dropped or raised
+    with pytest.raises(TimeoutError):  # waits for room, which never comes
+        await asyncio.wait_for(publisher.publish("publisher-test", b"v", report_into(reports)), 0.3)
+    await publisher.stop(timeout_s=0.1)
+    assert len(reports) == 5  # the queued ones, purged: reported as errors, never as done
+    assert all(report is not None for report in reports)
 
 
 def report_into(reports: list[KafkaError | None]) -> Callable[[KafkaError | None, Message], None]:

@@ -209,7 +209,9 @@ class DeliveryEngine:
         metrics.count_attempt(
             attempt.status, attempt.postback_type, attempt.trigger, attempt.response_code
         )
-        await self._outputs.attempt(attempt, (work.progress, work.offset))
+        ack = (work.progress, work.offset)
+        if not self._outputs.offer_attempt(attempt, ack):  # the producer's queue is full
+            await self._outputs.attempt(attempt, ack)
 
     def commit(self) -> None:
         """Commit, without waiting for the answer, every assigned partition's progress since

@@ -37,7 +37,11 @@ class PublishTimeout(TimeoutError):
 
 class KafkaPublisher:
     def __init__(
-        self, bootstrap: str, client_id: str = "dispatcher", poll_interval_s: float = 0.002
+        self,
+        bootstrap: str,
+        client_id: str = "dispatcher",
+        poll_interval_s: float = 0.002,
+        queue_records: int = 100_000,
     ) -> None:
         self._producer = Producer(
             {
@@ -48,6 +52,9 @@ class KafkaPublisher:
                 # Records arrive a few at a time from many requests: a short linger makes
                 # batches of them without delaying any acknowledgement noticeably.
                 "linger.ms": 5,
+                # Records not yet acknowledged; past it offer() is refused (librdkafka's default;
+                # max_pending keeps the engine well below it).
+                "queue.buffering.max.messages": queue_records,
             },
             logger=log,  # librdkafka's own log lines, through logging instead of stderr
         )
@@ -67,17 +74,25 @@ class KafkaPublisher:
             )
         return len(found.partitions)
 
+    def offer(
+        self, topic: str, value: bytes, done: Done, key: bytes | None = None, partition: int = -1
+    ) -> bool:
+        """Queue one record now, if librdkafka's queue has room (False: `publish` it instead).
+        No coroutine: this runs once per postback."""
+        try:
+            self._producer.produce(topic, value, key, partition, on_delivery=done)
+        except BufferError:
+            return False
+        return True
+
     async def publish(
         self, topic: str, value: bytes, done: Done, key: bytes | None = None, partition: int = -1
     ) -> None:
-        """Queue one record; `done(error or None, record)` runs on the loop once the broker
-        answered."""
-        while True:
-            try:
-                self._producer.produce(topic, value, key, partition, on_delivery=done)
-                return
-            except BufferError:  # librdkafka's queue is full: let it drain
-                await asyncio.sleep(self._poll_interval_s)
+        """Queue one record, waiting while librdkafka's queue is full; `done(error or None,
+        record)` runs on the loop once the broker answered."""
+        # Polled, not awaited as an event: room appears inside librdkafka, which tells no one.
+        while not self.offer(topic, value, done, key, partition):  # noqa: ASYNC110
+            await asyncio.sleep(self._poll_interval_s)
 
     async def flush(self, timeout_s: float = 30.0) -> None:
         """Until every queued record is acknowledged (its `done` has run) or `timeout_s`."""

@@ -17,7 +17,7 @@ from functools import partial
 from confluent_kafka import KafkaError, Message
 
 from dispatcher.attempt import Attempt
-from dispatcher.kafka_publisher import KafkaPublisher
+from dispatcher.kafka_publisher import Done, KafkaPublisher
 from dispatcher.offsets import PartitionProgress
 from dispatcher.work import PublishFailed
 from postbacks import topics
@@ -58,9 +58,17 @@ class Outputs:
         if not self.full:
             self.room.set()
 
+    def offer_attempt(self, attempt: Attempt, ack: Ack) -> bool:
+        """Queue the attempt's record now if the producer has room; False: `await attempt()`.
+        (Once per postback: the common case costs no coroutine.)"""
+        return self._publisher.offer(*self._attempt_record(attempt, ack))
+
     async def attempt(self, attempt: Attempt, ack: Ack) -> None:
+        await self._publisher.publish(*self._attempt_record(attempt, ack))
+
+    def _attempt_record(self, attempt: Attempt, ack: Ack) -> tuple[str, bytes, Done, bytes, int]:
         attempt_id = attempt.attempt_id
-        await self._publisher.publish(
+        return (
             topics.ATTEMPTS,
             attempt.to_json(),
             partial(self._acked, ack),
