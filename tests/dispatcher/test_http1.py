@@ -333,6 +333,30 @@ async def test_each_request_times_out_at_its_own_deadline_and_answers_are_untouc
     assert answered.status == 200
 
 
+async def test_an_unasked_answer_after_the_real_one_is_never_given_to_the_next_request(
+    client: PostbackHttpClient,
+) -> None:
+    """A server that sends the start of a second, unasked answer in the same write as the
+    first: kept, that connection would hand the next request a 500 whose body is the start of
+    its real answer. It is dropped, so the next request gets its own answer on a new one."""
+
+    async def answers_twice_once(reader: Reader, writer: Writer, s: Hostile) -> None:
+        first = s.connections == 1
+        while True:
+            await head(reader, s)
+            extra = b"HTTP/1.1 500 Oops\r\nContent-Length: 5\r\n\r\n" if first else b""
+            writer.write(OK + extra)  # one write: the client reads both together
+            await writer.drain()
+
+    async with hostile.serve(answers_twice_once) as server:
+        url = f"http://pub.test:{server.port}/pb"
+        first = await get(client, url)
+        second = await get(client, url)
+    assert (first.status, first.body) == (200, "ok")
+    assert (second.status, second.body) == (200, "ok")
+    assert (server.requests, server.connections) == (2, 2)
+
+
 async def test_the_request_bytes(client: PostbackHttpClient) -> None:
     seen: list[bytes] = []
     async with hostile.serve(recording(seen)) as server:

@@ -181,6 +181,12 @@ class Connection(asyncio.Protocol):
 
     # --- llhttp callbacks ------------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self._waiter is None:
+            # Another answer began in the same read as the one just finished, unasked: kept,
+            # the parser would be mid-message and hand it to the next request as its answer.
+            self.close()
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_bytes += len(name) + len(value) + 4  # name: value CRLF
         lowered = name.lower()
