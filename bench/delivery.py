@@ -269,8 +269,7 @@ async def _median_run(
 
 
 def _rate(result: RunResult, hanging: bool) -> float:
-    rate = result.healthy_steady_rate if hanging else result.steady_rate
-    return rate or 0.0
+    return result.steady(hanging) or 0.0
 
 
 def _median(results: list[RunResult], hanging: bool) -> RunResult:

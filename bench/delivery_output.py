@@ -145,7 +145,7 @@ def _shortfall(name: str, run: RunResult, healthy_only: bool = False) -> str | N
 
 
 def run_row(name: str, run: RunResult, healthy_only: bool = False) -> list[str]:
-    steady = run.healthy_steady_rate if healthy_only else run.steady_rate
+    steady = run.steady(healthy_only)
     wall = run.healthy_wall_rate if healthy_only else run.wall_rate
     arrived = (
         f"{run.healthy:,}/{run.expected_healthy:,}"

@@ -68,6 +68,11 @@ class RunResult:
     stopped_by: str
     errors: dict[str, int] = field(default_factory=dict)
 
+    def steady(self, healthy_only: bool) -> float | None:
+        """The steady rate a run is judged by: of the healthy publishers' attempts alone in a
+        run with hanging ones, of all attempts otherwise."""
+        return self.healthy_steady_rate if healthy_only else self.steady_rate
+
 
 async def measure(plan: RunPlan, bootstrap: str, hanging: frozenset[int]) -> RunResult:
     counter = AttemptCounter(bootstrap, hanging)
