@@ -2,27 +2,32 @@
 
 Every answer is checked against the same selection computed in Python over the generated rows,
 which carry the values a CSV file and a spreadsheet find hardest: commas, quotes, CR and LF,
-non-ASCII text, and leading =, +, -, @ (formula injection).
+non-ASCII text, and leading =, +, -, @ (formula injection), also behind leading blanks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import itertools
 import random
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from postbacks.attempts import AttemptRecord
 from postbacks.store import Params, Row, StoreError
 from postbacks.store.chdb_backend import EmbeddedStore
 from query_api.log_counts import count_logs
-from query_api.log_export import export_csv, start_export
+from query_api.log_export import COLUMNS, export_csv, start_export
 from query_api.log_filters import parse_log_query
 from query_api.log_reader import TABLE
 from tests.query_api.test_log_reader import clickhouse_order, insert
@@ -73,9 +78,27 @@ def newest_first(records: Sequence[AttemptRecord]) -> list[AttemptRecord]:
     return sorted(records, key=clickhouse_order, reverse=True)
 
 
+# OWASP's = + - @, then | and % and the full-width = + - @ that other guidance adds.
+FORMULA_FIRST = "=+-@|%\uff1d\uff0b\uff0d\uff20"
+
+
+def blank_or_control(character: str) -> bool:
+    return character.isspace() or unicodedata.category(character) in ("Cc", "Cf")
+
+
 def spreadsheet_safe(text: str) -> str:
-    """The rule the export promises, restated: a leading ' on cells a spreadsheet would run."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """The rule the export promises, restated: a leading ' on cells a spreadsheet could run
+    (a formula character first, or any whitespace or control character first)."""
+    first = text[:1]
+    may_run = first != "" and (first in FORMULA_FIRST or blank_or_control(first))
+    return "'" + text if may_run else text
+
+
+def a_spreadsheet_could_run(cell: str) -> bool:
+    """The most forgiving spreadsheet: it drops every leading blank and control character,
+    then reads a formula from a formula character (tab and CR first count on their own)."""
+    stripped = "".join(itertools.dropwhile(blank_or_control, cell))
+    return cell[:1] in ("\t", "\r") or (stripped != "" and stripped[0] in FORMULA_FIRST)
 
 
 def csv_row(r: AttemptRecord) -> list[str]:
@@ -175,6 +198,7 @@ async def test_formula_cells_get_a_leading_quote_and_nothing_else_changes(
         "\tTab first": "'\tTab first",
         "\rCR first": "'\rCR first",
         '=HYPERLINK("http://evil","x")': '\'=HYPERLINK("http://evil","x")',
+        " =space first": "' =space first",
     }
     await insert(embedded_store, RECORDS)
     exported = parse_csv(await export_body(embedded_store, [], page=5000))[1:]
@@ -182,6 +206,58 @@ async def test_formula_cells_get_a_leading_quote_and_nothing_else_changes(
     for r in RECORDS:
         assert cells[str(r.attempt_id)] == defused.get(r.transaction_id, r.transaction_id)
     assert {r.transaction_id for r in RECORDS} == set(HOSTILE)  # every value was exercised
+
+
+# Whatever a spreadsheet might skip before a formula: whitespace (ASCII and Unicode), C0 and C1
+# controls with NUL and DEL, and invisible format characters (zero-width space, BOM).
+LEADING_FILLER = st.sampled_from(
+    " \t\r\n\x0b\x0c\x00\x1b\x1f\x7f\x85\xa0\u2028\u3000\u200b\ufeff"
+) | st.characters(categories=["Cc", "Cf", "Zs", "Zl", "Zp"])
+# The log's text columns (the rest are UUIDs, a time and numbers), under their CSV headers.
+TEXT_COLUMNS = {
+    header: field
+    for header, field in COLUMNS.items()
+    if field not in ("attempted_at", "attempt_id", "offer_id", "publisher_id", "response_code")
+}
+
+
+class OneRowStore:
+    """A store whose log holds one attempt, with `text` in every text column."""
+
+    def __init__(self, text: str) -> None:
+        self.row: Row = {
+            "attempt_id": str(UUID(int=1, version=4)), "attempted_at_ms": 1_700_000_000_000,
+            "postback_id": str(UUID(int=2, version=4)), "offer_id": 1, "publisher_id": 2,
+            "response_code": 500, "method": "GET", "latency_ms": 3, "trigger": "event",
+            "refire_of": None, "attempt_number": 1, **dict.fromkeys(TEXT_COLUMNS.values(), text),
+        }  # fmt: skip
+
+    def table(self, name: str) -> str:
+        return f"postbacks.{name}"
+
+    async def select(self, sql: str, params: Params | None = None) -> list[Row]:
+        return [self.row]
+
+
+@given(
+    filler=st.text(LEADING_FILLER, max_size=6),
+    formula=st.sampled_from(FORMULA_FIRST),
+    rest=st.text(max_size=12),
+)
+def test_a_formula_behind_leading_blanks_or_controls_is_defused(
+    filler: str, formula: str, rest: str
+) -> None:
+    text = filler + formula + rest
+
+    async def export() -> bytes:
+        return b"".join([c async for c in export_csv(OneRowStore(text), parse_log_query([]))])
+
+    header, row = parse_csv(asyncio.run(export()))
+    cells = dict(zip(header, row, strict=True))
+    assert len(TEXT_COLUMNS) == 8
+    for column in TEXT_COLUMNS:
+        assert cells[column] == "'" + text, column  # the quote, and nothing else changed
+    assert not any(a_spreadsheet_could_run(cell) for cell in row)
 
 
 async def test_an_empty_log_exports_only_the_header(embedded_store: EmbeddedStore) -> None:

@@ -46,14 +46,23 @@ REFUSED_RANGES: tuple[tuple[str, IPNetwork], ...] = tuple(
         ("benchmarking", "198.18.0.0/15"),
         ("reserved", "100::/64"),  # discard-only
         ("reserved", "2001::/23"),  # IETF protocol assignments (Teredo, ORCHID…)
-        ("6to4", "2002::/16"),  # embeds an IPv4 address the guard would otherwise not see
+        # 6to4 (deprecated by RFC 7526; no publisher needs it) reaches a host behind the embedded
+        # IPv4 router through relays routing picks, so that address alone cannot clear it.
+        ("6to4", "2002::/16"),
         ("reserved", "64:ff9b:1::/48"),  # local-use NAT64
         ("reserved", "::/96"),  # deprecated IPv4-compatible addresses
     )
 )
 
 
-NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# IPv6 forms whose last 32 bits are the IPv4 address the packets reach: each is judged as that
+# address, so a refused IPv4 address stays refused in every form. Not refused outright: an
+# IPv6-only host behind DNS64 reaches every IPv4-only publisher at 64:ff9b::<IPv4>.
+IPV4_CARRIERS = (
+    ipaddress.IPv6Network("::ffff:0:0/96"),  # IPv4-mapped (RFC 4291)
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),  # IPv4-translated (SIIT, RFC 2765)
+    ipaddress.IPv6Network("64:ff9b::/96"),  # NAT64's well-known prefix (RFC 6052)
+)
 
 
 def parse_networks(text: str) -> tuple[IPNetwork, ...]:
@@ -84,12 +93,8 @@ class DestinationGuard:
     def refusal(self, address: str) -> str | None:
         """Why `address` may not be connected to, or None when it may."""
         ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address):
-            # Forms that carry an IPv4 address to the wire are judged as that address.
-            if ip.ipv4_mapped is not None:
-                ip = ip.ipv4_mapped  # ::ffff:10.0.0.1
-            elif ip in NAT64:
-                ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)  # 64:ff9b::10.0.0.1
+        if isinstance(ip, ipaddress.IPv6Address) and any(ip in net for net in IPV4_CARRIERS):
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)  # e.g. ::ffff:10.0.0.1 -> 10.0.0.1
         if any(ip in network for network in self._allowed if network.version == ip.version):
             return None
         for kind, network in REFUSED_RANGES:

@@ -17,6 +17,7 @@ from postbacks.store import Store
 from query_api import auth, log_routes, postback_routes, refire_routes, stats_routes
 from query_api.auth import TokenTable
 from query_api.config_repository import ConfigRepository
+from query_api.cross_site import CrossSiteGuard
 from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.errors import install_error_handlers
 from query_api.fire_testing import FireTester
@@ -35,8 +36,11 @@ def build_app(
     tokens: TokenTable | None = None,
     limits: QueryLimits | None = None,
     refires: RefireRunner | None = None,
+    api_host: str | None = None,
 ) -> FastAPI:
-    """The API. `tokens` None serves it open (only `postbacks dev` does); see auth.py.
+    """The API. `tokens` None serves it open (only `postbacks dev` does); see auth.py. Open, it
+    refuses cross-site changes and DNS rebinding (cross_site.py); `api_host`, the host it is
+    served at, is then accepted in the Host header besides the loopback names and addresses.
 
     `refires` runs bulk re-fire jobs; QueryApi passes the one it started (and resumed). Without
     it the app makes its own, which starts working at the first job.
@@ -72,6 +76,11 @@ def build_app(
     # The Postbacks and Postbacks Logs pages at / (static files; their API calls carry tokens).
     mount_pages(app)
     install_error_handlers(app)
+    # Only without tokens: with them another site's page cannot send the bearer token (a
+    # cross-site Authorization header needs a CORS preflight this API never grants), and behind
+    # a TLS proxy the scheme and Host seen here are the proxy's, which would refuse the pages.
+    if tokens is None:
+        app.add_middleware(CrossSiteGuard, hosts=[api_host] if api_host else [])
     return app
 
 

@@ -10,16 +10,20 @@ The file is for people opening it in a spreadsheet: UTF-8 with a byte order mark
 does not read it as a legacy code page), RFC 4180 quoting by the stdlib csv module (CRLF line
 ends; fields with a comma, quote, CR or LF quoted, quotes doubled), and spreadsheet formula
 injection defused. Several cells hold text from outside (the publisher's server response, the
-URL, the transaction ID); a cell starting with `=`, `+`, `-`, `@`, tab or CR can be run as a
-formula by Excel, LibreOffice and Google Sheets, so such a cell gets a leading `'` (OWASP's
-advice), which spreadsheets read as "this is text" and hide. Only those cells change; a program
-that needs the exact values should read the JSON API instead.
+URL, the transaction ID). Excel, LibreOffice and Google Sheets can run a cell as a formula when
+it starts with `=`, `+`, `-`, `@`, tab or CR (OWASP's list), `|`, `%` or the full-width forms of
+`= + - @` (which other guidance adds), and also when such a character follows blanks or control
+characters a spreadsheet drops on import. So a cell starting with a formula character, or with any
+whitespace or control character, gets a leading `'` (OWASP's advice), which spreadsheets read as
+"this is text" and hide. Only those cells change; a program that needs the exact values should
+read the JSON API instead.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -46,7 +50,8 @@ COLUMNS: dict[str, str] = {
     "Server Response": "server_response",
 }
 PAGE_SIZE = 5000
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# What a formula starts with; a leading whitespace or control character counts too (_may_run).
+FORMULA_CHARACTERS = frozenset("=+-@|%\uff1d\uff0b\uff0d\uff20")  # full-width = + - @ last
 _BOM = "\ufeff"
 
 
@@ -103,6 +108,20 @@ def export_filename(now: datetime) -> str:
 
 def _cell(value: Any) -> Any:
     # Numbers pass as they are: every numeric column is unsigned, so none starts with '-'.
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    if isinstance(value, str) and _may_run(value):
         return "'" + value
     return value
+
+
+def _may_run(text: str) -> bool:
+    """Whether a spreadsheet might read `text` as a formula."""
+    # Any leading blank or control character, not only the tab and CR OWASP names: which ones a
+    # spreadsheet skips before a formula differs by program and import option, and quoting a
+    # cell that starts with one costs nothing but a hidden `'`.
+    first = text[:1]
+    return bool(first) and (first in FORMULA_CHARACTERS or _blank_or_control(first))
+
+
+def _blank_or_control(character: str) -> bool:
+    # Cc: C0 and C1 controls and DEL; Cf: invisible format characters (zero-width space, BOM).
+    return character.isspace() or unicodedata.category(character) in ("Cc", "Cf")

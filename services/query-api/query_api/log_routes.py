@@ -66,8 +66,9 @@ async def logs_count(request: Request) -> LogCount:
     response_class=CsvResponse,
     description=(
         "Every matching attempt as a CSV download (UTF-8 with BOM), newest first, with the "
-        "columns of the log page. Cells starting with =, +, -, @, tab or CR get a leading ' "
-        f"so spreadsheets do not run them as formulas. {_FILTERS}; no `limit` or `cursor`."
+        "columns of the log page. Cells starting with =, +, -, @, |, %, their full-width forms, "
+        "or any whitespace or control character get a leading ' so spreadsheets do not run "
+        f"them as formulas. {_FILTERS}; no `limit` or `cursor`."
     ),
 )
 async def logs_export(request: Request) -> CsvResponse:

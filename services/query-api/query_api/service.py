@@ -58,6 +58,7 @@ class QueryApi:
             tokens=tokens,
             limits=settings.query_limits,
             refires=self._refires,
+            api_host=settings.api_host,
         )
         url = f"http://{settings.api_host}:{settings.api_port}"
         if tokens is None:
