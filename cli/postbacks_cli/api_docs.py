@@ -50,9 +50,19 @@ class DeadLetter(BaseModel):
     reason: str = Field(description="why it was refused, in plain words")
     service: str = Field(description="the service that refused it: dispatcher or log-writer")
     dead_lettered_at: str = Field(description="RFC 3339, milliseconds, UTC")
-    key_base64: str | None = Field(description="the original key, base64; null if none")
-    value_base64: str | None = Field(description="the original value, base64; null if none")
-    value_text: str | None = Field(description="the original value as text, when it is UTF-8")
+    key_base64: str | None = Field(
+        description="the original key (its first 64 KiB), base64; null if none"
+    )
+    value_base64: str | None = Field(
+        description="the original value (its first 64 KiB), base64; null if none"
+    )
+    value_text: str | None = Field(
+        description="the original value (its first 64 KiB) as text, when it is UTF-8"
+    )
+    value_bytes: int | None = Field(description="the original value's size; null if none")
+    value_truncated: bool = Field(
+        description="true when the value was longer than the 64 KiB kept here"
+    )
 
 
 _INPUTS = (

@@ -11,7 +11,6 @@ import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Self
-from urllib.parse import urlsplit
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -20,6 +19,7 @@ from postbacks.attempts import HttpMethod, PostbackType
 from postbacks.inputs import ConversionStatus
 from postbacks.macros import JSON_PLACEHOLDER, MACROS, describe_unknown, unknown_macros
 from postbacks.templates import render_json
+from postbacks.url_checks import URL_TEMPLATE_LIMIT, check_url_template
 
 DEFAULT_TIMEOUT_MS = 10_000  # connect, headers and body together (issue 4)
 DEFAULT_CONNECT_TIMEOUT_MS = 3000
@@ -36,7 +36,6 @@ MAX_DELAY_MS = 300_000
 MAX_BODY = 65_536
 MAX_HEADERS = 50
 
-_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 # RFC 9110 token characters: anything else (CR, LF, ':', spaces) cannot be in a header name.
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
 # Set by the HTTP client or by Postbacks itself; a configuration that set them would break the
@@ -77,7 +76,7 @@ class PostbackConfigIn(BaseModel):
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     type: PostbackType
-    url: Annotated[str, Field(min_length=1, max_length=4096)]
+    url: Annotated[str, Field(min_length=1, max_length=URL_TEMPLATE_LIMIT)]
     offer_id: Annotated[int | None, Field(ge=0)] = None
     publisher_id: Annotated[int | None, Field(ge=0)] = None
     event_id: Annotated[str | None, Field(min_length=1, max_length=256)] = None
@@ -126,18 +125,7 @@ class PostbackConfigIn(BaseModel):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        _check_macros(value)
-        if _URL_UNSAFE.search(value):
-            raise ValueError("url must not contain spaces, tabs, line breaks or control characters")
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https"):
-            raise ValueError("url must start with http:// or https://")
-        if not parts.hostname:
-            raise ValueError("url must name a host, e.g. https://publisher.example/postback")
-        if "{" in parts.netloc:
-            raise ValueError(
-                "url: macros may stand in the path and the query, not in the host or port"
-            )
+        check_url_template(value)
         return value
 
     @field_validator("headers")

@@ -10,9 +10,18 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import msgspec
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+)
 
 from postbacks import topics
+from postbacks.attempts import UINT64_MAX
 
 
 class ConversionStatus(StrEnum):
@@ -32,8 +41,21 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# Bounds on every value, so an input fits the attempt log's columns (UInt64 ids, DateTime64's
+# years) and no value can make rendering or the attempt record grow without bound: an amount
+# like 1e999999999 would render a billion digits.
 NonEmpty = Annotated[str, Field(min_length=1, max_length=256)]
 Sub = Annotated[str | None, Field(default=None, max_length=1024)]
+Id = Annotated[int, Field(ge=0, le=UINT64_MAX)]
+Amount = Annotated[Decimal, Field(max_digits=40, decimal_places=20, allow_inf_nan=False)]
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2299, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+def _in_log_years(value: datetime) -> datetime:
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError("must be between 1900-01-01 and 2299-12-31 (UTC)")
+    return value
 
 
 class ClickInput(BaseModel):
@@ -42,9 +64,11 @@ class ClickInput(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     transaction_id: NonEmpty
-    offer_id: Annotated[int, Field(ge=0)]
-    publisher_id: Annotated[int, Field(ge=0)]
-    occurred_at: AwareDatetime = Field(default_factory=_now)
+    offer_id: Id
+    publisher_id: Id
+    occurred_at: Annotated[AwareDatetime, AfterValidator(_in_log_years)] = Field(
+        default_factory=_now
+    )
     sub1: Sub = None
     sub2: Sub = None
     sub3: Sub = None
@@ -70,9 +94,9 @@ class ClickInput(BaseModel):
 class ConversionInput(ClickInput):
     click_id: Sub = None
     status: ConversionStatus = ConversionStatus.APPROVED
-    payout: Decimal | None = None
-    revenue: Decimal | None = None
-    sale_amount: Decimal | None = None
+    payout: Amount | None = None
+    revenue: Amount | None = None
+    sale_amount: Amount | None = None
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     rejection_reason: Sub = None
 

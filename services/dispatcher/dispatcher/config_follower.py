@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from dispatcher.config_table import ConfigTable
 from postbacks import topics
+from postbacks.containment import contained, record_name
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,12 @@ class ConfigFollower:
         batches = await self._consumer.getmany(timeout_ms=200)
         for records in batches.values():
             for record in records:
-                self._table.apply(record.key, record.value)
+                # The one place a configuration record is contained: skipped, never fatal.
+                try:
+                    self._table.apply(record.key, record.value)
+                except Exception as exc:  # see postbacks.containment
+                    where = record_name(record.topic, record.partition, record.offset)
+                    contained("dispatcher", "configuration", where, exc)
 
     async def _follow(self) -> None:
         while True:

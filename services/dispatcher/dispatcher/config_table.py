@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -11,8 +10,6 @@ from postbacks import topics
 from postbacks.attempts import PostbackType
 from postbacks.configs import PostbackConfig
 from postbacks.inputs import ClickInput, ConversionInput, EventInput
-
-log = logging.getLogger(__name__)
 
 TOPIC_TYPES = {
     topics.CLICKS: PostbackType.CLICK,
@@ -38,23 +35,27 @@ class ConfigTable:
         return len(self._configs)
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
-        """Apply one record of the compacted topic: a config, or a tombstone (value None)."""
+        """Apply one record of the compacted topic: a config, or a tombstone (value None).
+        Raises ValueError saying why a record cannot be used (the follower skips it)."""
         if key is None:
-            log.warning("ignoring a configuration record without a key")
-            return
+            raise ValueError("a configuration record without a key")
         try:
-            config_id = UUID(key.decode())
+            config_id = UUID(key[:64].decode())
         except (UnicodeDecodeError, ValueError):
-            log.warning("ignoring a configuration record with key %r: not a postback id", key)
-            return
+            raise ValueError(
+                f"a configuration record with key {key[:64]!r}: not a postback id"
+            ) from None
         if value is None:
             self._put(config_id, None)
             return
         try:
             config = PostbackConfig.model_validate_json(value)
         except ValidationError as exc:
-            log.error("ignoring an invalid configuration %s: %s", config_id, exc)
-            return
+            # An older copy of it stays out too: it was replaced by what cannot be used now.
+            self._put(config_id, None)
+            raise ValueError(
+                f"postback {config_id} is invalid and not fired: {_problems(exc)}"
+            ) from None
         current = self._configs.get(config_id)
         # The topic is ordered per key, so versions only go up; the check guards against a
         # producer that published an older copy again (e.g. a republish racing an update).
@@ -84,6 +85,13 @@ class ConfigTable:
             if bucket is not None:
                 found += [c for c in bucket.values() if _matches(c, kind, message)]
         return found
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'configuration'}: {e['msg']}"
+        for e in exc.errors(include_url=False)
+    )
 
 
 def _matches(config: PostbackConfig, kind: PostbackType, message: ClickInput) -> bool:

@@ -10,16 +10,17 @@ from typing import Any
 from uuid import UUID
 
 from dispatcher.attempt import Attempt, AttemptIds
-from dispatcher.failures import DeliveryFailure
+from dispatcher.failures import DeliveryFailure, UrlTooLong
 from dispatcher.http_client import HttpAnswer, PostbackHttpClient
 from dispatcher.rendering import render
-from postbacks.attempts import AttemptStatus, Trigger
+from postbacks.attempts import TEXT_LIMITS, URL_LIMIT, AttemptStatus, Trigger, clipped
 from postbacks.clock import now_ms
 from postbacks.configs import PostbackConfig
 from postbacks.fire_requests import FireRequest
 from postbacks.inputs import ClickInput, EventInput
 
 ATTEMPT_HEADER = b"X-Postback-Attempt-Id"
+ERROR_LIMIT = TEXT_LIMITS["error"]
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x, once per postback
@@ -60,13 +61,16 @@ class Deliverer:
         self,
         config: PostbackConfig,
         message: ClickInput,
-        failure: DeliveryFailure,
+        error: str,
         request: FireRequest | None,
         attempt_number: int = 1,
+        *,
+        rendered: bool = True,
     ) -> Attempt:
-        """The Failed attempt of a postback that was never sent (e.g. its host is overloaded)."""
+        """The Failed attempt of a postback that was never sent (e.g. its host is overloaded),
+        with its URL as rendered, or as configured when rendering itself failed."""
         attempt_id = str(request.attempt_id) if request else self._ids.new()
-        url = render(config, message, attempt_id).url
+        url = render(config, message, attempt_id).url if rendered else config.url
         return _attempt(
             config,
             message,
@@ -74,7 +78,7 @@ class Deliverer:
             attempted_at=now_ms(),
             started=time.perf_counter(),
             url=url,
-            outcome=(0, str(failure), ""),
+            outcome=(0, error, ""),
             trigger=request.trigger if request else Trigger.AUTO,
             refire_of=request.refire_of if request else None,
             attempt_number=attempt_number,
@@ -102,6 +106,8 @@ class Deliverer:
         failure: DeliveryFailure | None = None
         retry_after: str | None = None
         try:
+            if len(rendered.url) > URL_LIMIT:
+                raise UrlTooLong(len(rendered.url), URL_LIMIT)
             answer = await self._client.send(
                 config.method.value,
                 rendered.url,
@@ -144,6 +150,12 @@ def _attempt(
     attempt_number: int,
 ) -> Attempt:
     code, error, body = outcome
+    # The two texts that can come long from outside (a URL rendered from long values, an
+    # error naming a long Location header): clipped, so the record always fits the topic.
+    if len(url) > URL_LIMIT:
+        url = clipped(url, URL_LIMIT)
+    if len(error) > ERROR_LIMIT:
+        error = clipped(error, ERROR_LIMIT)
     return Attempt(
         attempt_id=attempt_id,
         attempted_at=attempted_at,

@@ -49,7 +49,8 @@ from dispatcher.processing import plan
 from dispatcher.retry_policy import next_retry_ms
 from dispatcher.scheduler import Admission, HostScheduler
 from dispatcher.timed_waits import TimedWaits
-from dispatcher.work import EngineLimits, PublishFailed, Work, host_of
+from dispatcher.work import EngineLimits, PublishFailed, Work
+from postbacks.containment import contained, record_name
 
 log = logging.getLogger(__name__)
 
@@ -147,11 +148,10 @@ class DeliveryEngine:
             await self._outputs.dead_letter(decided.dead_letter, (progress, record.offset))
         for job in decided.jobs:
             work = Work(job, progress, record.offset)
-            host = host_of(job.config.url)
             if job.config.delay_ms and job.request is None:
-                self._waits.add(job.config.delay_ms / 1000, host, work)
+                self._waits.add(job.config.delay_ms / 1000, job.host, work)
             else:
-                await self._submit(host, work)
+                await self._submit(job.host, work)
 
     async def _submit(self, host: str, work: Work) -> None:
         while (admission := self._scheduler.submit(host, work)) is Admission.FULL:
@@ -163,20 +163,30 @@ class DeliveryEngine:
             job = work.job
             failure = HostOverloaded(host, running, waiting)
             unsent = self._deliverer.unsent(
-                job.config, job.message, failure, job.request, work.attempt_number
+                job.config, job.message, str(failure), job.request, work.attempt_number
             )
             await self._record(unsent, work)
 
     async def _deliver(self, work: Work) -> None:
+        """Fire one postback and record its attempt. The one place a postback is contained:
+        whatever goes wrong here unforeseen (a value, an answer) becomes its Failed attempt."""
         job = work.job
-        outcome = await self._deliverer.fire_job(
-            job.config, job.message, job.request, work.attempt_number
-        )
-        attempt = outcome.attempt
-        metrics.DELIVERY_SECONDS.observe(attempt.latency_ms / 1000)  # sent ones only
-        # One comparison when retries are off (the default): retry_max_attempts is 1.
-        if job.config.retry_max_attempts > work.attempt_number and job.request is None:
-            self._maybe_retry(work, outcome)
+        try:
+            outcome = await self._deliverer.fire_job(
+                job.config, job.message, job.request, work.attempt_number
+            )
+            attempt = outcome.attempt
+            metrics.DELIVERY_SECONDS.observe(attempt.latency_ms / 1000)  # sent ones only
+            # One comparison when retries are off (the default): retry_max_attempts is 1.
+            if job.config.retry_max_attempts > work.attempt_number and job.request is None:
+                self._maybe_retry(work, outcome)
+        except Exception as exc:  # see postbacks.containment
+            topic, partition = work.progress.partition
+            where = f"postback {job.config.id} for {record_name(topic, partition, work.offset)}"
+            reason = contained("dispatcher", "delivery", where, exc)
+            attempt = self._deliverer.unsent(
+                job.config, job.message, reason, job.request, work.attempt_number, rendered=False
+            )
         await self._record(attempt, work)
 
     def _maybe_retry(self, work: Work, outcome: Outcome) -> None:
@@ -188,7 +198,7 @@ class DeliveryEngine:
         self._outputs.expect(1)
         metrics.RETRIES.inc()
         retry = Work(work.job, work.progress, work.offset, work.attempt_number + 1)
-        self._waits.add(delay_ms / 1000, host_of(work.job.config.url), retry)
+        self._waits.add(delay_ms / 1000, work.job.host, retry)
 
     def _wait_over(self, host: str, work: Work) -> None:
         """A delay or backoff ended: to its host's slots, or (line full) through `_submit`."""

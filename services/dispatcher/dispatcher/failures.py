@@ -11,6 +11,8 @@
      ├── DestinationRefused   the guard refused the address (design §5)
      ├── HostOverloaded       not sent: the publisher's host already has all its slots and
      │                        its waiting line full (processing.py)
+     ├── UrlTooLong           not sent: the URL with its macros filled is longer than any
+     │                        publisher's server is known to accept
      └── RequestFailed        anything else, with the library's words
 
 Each carries its sentence: the `error` column shows it as is, so it names the host and says
@@ -77,6 +79,14 @@ class HostOverloaded(DeliveryFailure):
             f"not sent: {host} already has {in_flight} requests in flight and {waiting} "
             "waiting, and its server answers too slowly or not at all; re-fire it when it "
             "recovers"
+        )
+
+
+class UrlTooLong(DeliveryFailure):
+    def __init__(self, length: int, limit: int) -> None:
+        super().__init__(
+            f"not sent: the URL is {length} characters once its macros are filled, more than "
+            f"{limit}; shorten the template or the values it puts in the URL"
         )
 
 

@@ -35,6 +35,24 @@ class PublishTimeout(TimeoutError):
     """Records were still unacknowledged when a flush ran out of time."""
 
 
+# Refusals of one record for what it is (too large, malformed), not for the broker's state:
+# sending it again changes nothing, and other records go through meanwhile.
+RECORD_REFUSALS = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.INVALID_MSG,
+        KafkaError.INVALID_MSG_SIZE,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError.INVALID_RECORD,
+        KafkaError.POLICY_VIOLATION,
+    }
+)
+
+
+class RecordRefused(ValueError):
+    """librdkafka refused one record at once, for what it is (RECORD_REFUSALS)."""
+
+
 class KafkaPublisher:
     def __init__(
         self,
@@ -42,6 +60,7 @@ class KafkaPublisher:
         client_id: str = "dispatcher",
         poll_interval_s: float = 0.002,
         queue_records: int = 100_000,
+        message_max_bytes: int = 1_000_000,
     ) -> None:
         self._producer = Producer(
             {
@@ -55,6 +74,8 @@ class KafkaPublisher:
                 # Records not yet acknowledged; past it offer() is refused (librdkafka's default;
                 # max_pending keeps the engine well below it).
                 "queue.buffering.max.messages": queue_records,
+                # A record past it is refused at once (RecordRefused), as the broker would.
+                "message.max.bytes": message_max_bytes,
             },
             logger=log,  # librdkafka's own log lines, through logging instead of stderr
         )
@@ -83,6 +104,11 @@ class KafkaPublisher:
             self._producer.produce(topic, value, key, partition, on_delivery=done)
         except BufferError:
             return False
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() in RECORD_REFUSALS:
+                raise RecordRefused(error.str()) from None
+            raise
         return True
 
     async def publish(

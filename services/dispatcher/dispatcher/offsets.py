@@ -19,7 +19,8 @@ class Partition(NamedTuple):
 
 
 class PartitionProgress:
-    def __init__(self) -> None:
+    def __init__(self, partition: Partition) -> None:
+        self.partition = partition  # for log lines that name an input
         self._open: deque[int] = deque()  # unfinished offsets, ascending
         self._remaining: dict[int, int] = {}
         self._next = -1  # one past the highest offset seen; -1 before any
@@ -68,7 +69,7 @@ class OffsetTracker:
         acknowledgement after a rebalance lands on the forgotten progress, not a new one)."""
         progress = self._partitions.get(partition)
         if progress is None:
-            progress = self._partitions[partition] = PartitionProgress()
+            progress = self._partitions[partition] = PartitionProgress(partition)
         progress.begin(offset, parts)
         return progress
 

@@ -9,12 +9,15 @@ dead letter with its reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from dispatcher.config_table import ConfigTable
 from postbacks import topics
 from postbacks.configs import PostbackConfig
+from postbacks.containment import contained, record_name
 from postbacks.dead_letters import KafkaRecord, dead_letter
 from postbacks.fire_requests import FireRequest
 from postbacks.inputs import ClickInput, parse_input
@@ -37,6 +40,7 @@ class Job:
 
     config: PostbackConfig
     message: ClickInput
+    host: str  # host_of(config.url): the publisher host whose slots it takes
     request: FireRequest | None = None  # set for test fires and re-fires
 
 
@@ -47,12 +51,18 @@ class Plan:
 
 
 def plan(table: ConfigTable, record: KafkaRecord) -> Plan:
-    """What one record asks for; never raises for bad input. (The engine counts inputs.)"""
+    """What one record asks for; never raises. (The engine counts inputs.)
+
+    The one place an input record is contained: invalid input, and anything unforeseen while
+    reading and matching it, becomes its dead letter with the reason."""
     try:
         return Plan(_jobs(table, record))
     except (ValidationError, ValueError) as exc:
         reason = rejection_reason(exc)
-        return Plan([], dead_letter(record, reason=reason, service="dispatcher"))
+    except Exception as exc:  # see postbacks.containment
+        where = record_name(record.topic, record.partition, record.offset)
+        reason = contained("dispatcher", "input", where, exc)
+    return Plan([], dead_letter(record, reason=reason, service="dispatcher"))
 
 
 def _jobs(table: ConfigTable, record: KafkaRecord) -> list[Job]:
@@ -60,6 +70,14 @@ def _jobs(table: ConfigTable, record: KafkaRecord) -> list[Job]:
         if record.value is None:
             raise ValueError("message has no value (tombstone)")
         request = FireRequest.model_validate_json(record.value)
-        return [Job(request.postback, request.input_message(), request)]
+        config = request.postback
+        return [Job(config, request.input_message(), host_of(config.url), request)]
     message = parse_input(record.topic, record.value)
-    return [Job(config, message) for config in table.matching(record.topic, message)]
+    return [Job(c, message, host_of(c.url)) for c in table.matching(record.topic, message)]
+
+
+@lru_cache(maxsize=4096)  # URL templates are few and long-lived; urlsplit per postback is not
+def host_of(url: str) -> str:
+    """The publisher host a URL template sends to (macros cannot stand in the host: configs.py)."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname or "?"

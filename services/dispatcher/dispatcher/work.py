@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from urllib.parse import urlsplit
 
 from dispatcher.offsets import PartitionProgress
 from dispatcher.processing import Job
@@ -29,13 +27,6 @@ class Work:
     progress: PartitionProgress
     offset: int
     attempt_number: int = 1  # 2, 3, ... for the retries of a retry policy
-
-
-@lru_cache(maxsize=4096)  # URL templates are few and long-lived; urlsplit per postback is not
-def host_of(url: str) -> str:
-    """The publisher host a URL template sends to (macros cannot stand in the host: configs.py)."""
-    parts = urlsplit(url)
-    return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname or "?"
 
 
 class PublishFailed(RuntimeError):

@@ -2,6 +2,11 @@
 
 Each save appends a row with a higher version; ReplacingMergeTree(version, is_deleted) read with
 FINAL yields the current set, deleted ones dropped.
+
+A row saved before a check of today's existed (a URL with port 99999, say) still reads, so the
+pages list it and the user can fix or delete it; it is counted and logged as it is read, and the
+dispatcher skips it until it is fixed (config_table.py). A row that fails any other check is
+left out of the list, counted and logged, so one row never breaks the list or the start-up.
 """
 
 from __future__ import annotations
@@ -10,8 +15,10 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import orjson
+from pydantic import ValidationError, field_validator
 
 from postbacks.configs import PostbackConfig
+from postbacks.containment import contained
 from postbacks.store import Params, Row
 
 TABLE = "postback_configs"
@@ -32,19 +39,19 @@ class ConfigRepository:
         rows = await self._store.select(
             f"SELECT * FROM {self._table} FINAL ORDER BY created_at, id"
         )
-        return [PostbackConfig.model_validate(r) for r in rows]
+        return [config for r in rows if (config := _stored(r)) is not None]
 
     async def get(self, config_id: UUID) -> PostbackConfig | None:
         rows = await self._store.select(
             f"SELECT * FROM {self._table} FINAL WHERE id = {{id:UUID}}", {"id": str(config_id)}
         )
-        return PostbackConfig.model_validate(rows[0]) if rows else None
+        return _stored(rows[0]) if rows else None
 
     async def find_by_name(self, name: str) -> PostbackConfig | None:
         rows = await self._store.select(
             f"SELECT * FROM {self._table} FINAL WHERE name = {{name:String}}", {"name": name}
         )
-        return PostbackConfig.model_validate(rows[0]) if rows else None
+        return _stored(rows[0]) if rows else None
 
     async def save(self, config: PostbackConfig) -> None:
         await self._store.insert_json(TABLE, [_row(config, deleted=False)])
@@ -59,3 +66,23 @@ def _row(config: PostbackConfig, *, deleted: bool) -> bytes:
     row: dict[str, Any] = config.model_dump(mode="json")
     row["is_deleted"] = int(deleted)
     return orjson.dumps(row)
+
+
+class _UncheckedUrlConfig(PostbackConfig):
+    """A stored configuration whose URL today's checks refuse: readable, so it can be fixed."""
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return value
+
+
+def _stored(row: Row) -> PostbackConfig | None:
+    try:
+        return PostbackConfig.model_validate(row)
+    except ValidationError as exc:
+        contained("query-api", "configuration", f"stored postback {row.get('id')}", exc)
+    try:
+        return _UncheckedUrlConfig.model_validate(row)
+    except ValidationError:
+        return None
