@@ -270,3 +270,31 @@ async def test_a_restarted_dispatcher_rebuilds_its_configurations_from_the_topic
     await asyncio.sleep(1)
     items = await system.logs(transaction_id="tx-restart")
     assert [(i["postback_id"], i["postback_name"]) for i in items] == [(kept["id"], "kept")]
+
+
+async def test_a_stored_configuration_that_fails_todays_url_check_can_be_seen_and_fixed(
+    system: System, publisher_server: Receiver
+) -> None:
+    # Saved before the port check existed (the API refuses it now): a row as the API wrote it.
+    created = await system.create_postback(
+        name="old-port", type="Conversion", publisher_id=640, url=publisher_server.url("/ok")
+    )
+    row = created | {"url": "http://127.0.0.1:99999/ok", "version": 2, "is_deleted": 0}
+    await system.store.insert_json("postback_configs", [orjson.dumps(row)])
+    listed = (await system.api.get("/api/v1/postbacks")).json()["items"]
+    assert [c["url"] for c in listed if c["id"] == created["id"]] == [row["url"]]
+    answer = await system.api.get(f"/api/v1/postbacks/{created['id']}")
+    assert answer.status_code == 200
+    # Test-firing it is refused with the reason, instead of a request the dispatcher drops.
+    fired = await system.api.post(f"/api/v1/postbacks/{created['id']}/test", json={})
+    assert fired.status_code == 422, fired.text
+    assert "port must be a number from 1 to 65535" in fired.text
+    # Fixed with a PUT, it fires again.
+    fixed = {k: answer.json()[k] for k in ("name", "type", "publisher_id")}
+    put = await system.api.put(
+        f"/api/v1/postbacks/{created['id']}", json=fixed | {"url": publisher_server.url("/ok")}
+    )
+    assert put.status_code == 200, put.text
+    fired = await system.api.post(f"/api/v1/postbacks/{created['id']}/test", json={})
+    assert fired.status_code == 200, fired.text
+    assert fired.json()["status"] == "Success"

@@ -77,6 +77,13 @@ class _UncheckedUrlConfig(PostbackConfig):
         return value
 
 
+def check_usable(config: PostbackConfig) -> None:
+    """Raise ValidationError, naming the field, when `config` was read despite failing today's
+    checks: firing it would only reach the dispatcher's dead-letter topic."""
+    if isinstance(config, _UncheckedUrlConfig):
+        PostbackConfig.model_validate(config.model_dump())
+
+
 def _stored(row: Row) -> PostbackConfig | None:
     try:
         return PostbackConfig.model_validate(row)

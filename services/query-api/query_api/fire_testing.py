@@ -19,6 +19,7 @@ from postbacks.attempts import PostbackType, Trigger
 from postbacks.configs import PostbackConfig
 from postbacks.fire_requests import FireRequest
 from postbacks.inputs import ConversionStatus
+from query_api.config_repository import check_usable
 from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.errors import ApiError, field_errors
 from query_api.log_reader import LogStore, read_attempt
@@ -60,6 +61,10 @@ class FireTester:
         self._store = store
 
     async def fire(self, config: PostbackConfig, given: dict[str, Any] | None) -> dict[str, Any]:
+        try:
+            check_usable(config)
+        except ValidationError as exc:
+            raise field_errors(exc.errors(include_url=False)) from exc
         source = orjson.dumps(sample_input(config, given)).decode()
         try:
             request = FireRequest(

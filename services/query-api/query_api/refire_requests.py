@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from postbacks.attempts import Trigger
 from postbacks.configs import PostbackConfig
 from postbacks.fire_requests import FireRequest
+from query_api.config_repository import check_usable
 from query_api.errors import ApiError, NotFound
 from query_api.log_reader import LogStore, read_attempt
 
@@ -51,6 +52,13 @@ def refire_request(
             f"the postback configuration {postback_id} of attempt {refire_of} was deleted; "
             "re-create it (POST /api/v1/postbacks), then re-fire the attempts it failed"
         )
+    try:
+        check_usable(config)
+    except ValidationError as exc:
+        raise CannotRefire(
+            f"the postback configuration {config.name!r} fails today's checks "
+            f"({_first_error(exc)}); fix it (PUT /api/v1/postbacks/{postback_id}), then re-fire"
+        ) from exc
     request = FireRequest(
         attempt_id=attempt_id,
         trigger=Trigger.REFIRE,
