@@ -16,9 +16,10 @@ TRUNCATION_MARK = "…[truncated]"
 # past 8 KiB) and fails with an error that says so.
 URL_LIMIT = 16_384
 # The most characters each text column of an attempt holds. The dispatcher clips what it writes
-# to these (marked as cut; `source` needs no clip, its fields are bounded), and the log-writer
-# refuses a record past them, so a record stays far below the broker's message size (1 MB by
-# default): at most about 400 KB even if every character took four bytes.
+# to these (marked as cut; `source` needs no clip: the input's own bounds keep it under its
+# limit), and the log-writer refuses a record past them. A record the dispatcher writes is so at
+# most about 500 KB (source's 150,000 characters, the rest clipped), under the broker's 1 MB
+# default; a broker set lower is met by outputs.py, which publishes a refused one slimmed down.
 TEXT_LIMITS: dict[str, int] = {
     "postback_name": 200,  # configs.py's bound on a configuration's name
     "event_id": 256,  # inputs.py's bound on ids

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+import orjson
 
 from postbacks.attempts import AttemptRecord
 
@@ -34,6 +37,33 @@ def attempt(n: int, **fields: object) -> AttemptRecord:
 
 def encoded(record: AttemptRecord) -> bytes:
     return record.model_dump_json().encode()
+
+
+def with_fields(record: AttemptRecord, **changes: object) -> bytes:
+    """The record's JSON with fields changed, or left out (`...`)."""
+    data = orjson.loads(encoded(record))
+    for name, value in changes.items():
+        if value is ...:
+            del data[name]
+        else:
+            data[name] = value
+    return json.dumps(data).encode()  # the stdlib writes integers past 64 bits; orjson does not
+
+
+_RAW = "@raw-placeholder@"
+
+
+def with_raw(record: AttemptRecord, name: str, raw: bytes) -> bytes:
+    """The record's JSON with the value of field `name` written as `raw`, byte for byte: what
+    no encoder writes (invalid UTF-8, raw control bytes, numbers past every integer type)."""
+    data = orjson.loads(encoded(record))
+    data[name] = _RAW
+    return orjson.dumps(data).replace(f'"{_RAW}"'.encode(), raw)
+
+
+def with_member(record: AttemptRecord, member: bytes) -> bytes:
+    """The record's JSON with one more member (`"name": value`, as raw bytes) at its end."""
+    return encoded(record)[:-1] + b", " + member + b"}"
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,13 @@ from log_writer.service import LogWriter
 from log_writer.settings import LogWriterSettings
 from log_writer.storing import Backoff, BatchWriter
 from log_writer.validation import check_batch
+from postbacks.containment import CONTAINED
 from postbacks.embedded_broker import EmbeddedBroker
 from postbacks.kafka_admin import ensure_topics
 from postbacks.store import StoreQueryError
 from postbacks.store.chdb_backend import EmbeddedStore
 from tests.log_writer.kafka_state import committed_total, produce
-from tests.log_writer.records import T0, attempt, consumed, encoded
+from tests.log_writer.records import T0, attempt, consumed, encoded, with_raw
 
 
 async def counts(store: EmbeddedStore) -> tuple[int, int, int]:
@@ -136,6 +137,54 @@ async def test_a_record_clickhouse_refuses_is_dead_lettered_and_the_rest_stored(
     assert await counts(embedded_store) == (39, 39, 39)
 
 
+class RaisesOnMarkedRows(EmbeddedStore):
+    """The real store, except that an INSERT containing MARK raises what no rule foresaw (not a
+    StoreError): a backend bug, or a value one backend cannot handle."""
+
+    MARK = b"raise-on-me"
+
+    def __init__(self, inner: EmbeddedStore) -> None:
+        self.__dict__.update(inner.__dict__)
+
+    async def insert_json(self, table: str, rows: Sequence[bytes]) -> None:
+        if any(self.MARK in row for row in rows):
+            raise RuntimeError("cannot handle this row (injected)")
+        await super().insert_json(table, rows)
+
+
+async def test_a_record_the_store_raises_on_unexpectedly_is_contained(
+    embedded_store: EmbeddedStore,
+) -> None:
+    """Before containment the exception left `store()` and stopped the loop; after a restart
+    the same batch stopped it again, for good."""
+    store = RaisesOnMarkedRows(embedded_store)
+    values = [encoded(attempt(n)) for n in range(20)]
+    values[5] = encoded(attempt(5, error="raise-on-me"))
+    contained_before = CONTAINED.labels("log-writer", "store")._value.get()
+    outcome = await BatchWriter(store, Backoff(initial_s=0.01, max_s=0.02)).store(
+        check_batch(consumed(values))
+    )
+    assert outcome.inserted == 19
+    [letter] = [orjson.loads(d) for d in outcome.refused]
+    assert letter["offset"] == 5
+    assert letter["reason"] == "store: unexpected RuntimeError: cannot handle this row (injected)"
+    assert CONTAINED.labels("log-writer", "store")._value.get() == contained_before + 1
+    assert await counts(embedded_store) == (19, 19, 19)
+
+
+async def test_a_time_msgspec_rounds_up_is_still_found_on_replay(
+    embedded_store: EmbeddedStore,
+) -> None:
+    """Seven decimals: msgspec rounds this up to .001 s, ClickHouse truncates it to .000 s. The
+    replay check's range must still reach the stored row, or a replay stores it twice."""
+    value = with_raw(attempt(1), "attempted_at", b'"2026-01-02T03:04:05.0009999Z"')
+    writer = BatchWriter(embedded_store, Backoff())
+    assert (await writer.store(check_batch(consumed([value])))).inserted == 1
+    replay = await writer.store(check_batch(consumed([value])))
+    assert (replay.inserted, replay.already_stored) == (0, 1)
+    assert await counts(embedded_store) == (1, 1, 1)
+
+
 class DiesAfterInsert(EmbeddedStore):
     """The real store; the first INSERT succeeds and then the log-writer dies on the spot, as a
     kill -9 between the INSERT and the offset commit would leave it: rows stored, nothing
@@ -189,3 +238,18 @@ async def test_a_crash_between_insert_and_commit_replays_without_doubles(
             await second.stop()
     assert stored_before_replay > 0, "the first writer stored nothing before it died"
     assert await counts(embedded_store) == (500, 500, 500)
+
+
+async def test_a_record_naming_a_field_twice_is_dead_lettered_not_stored_as_another(
+    embedded_store: EmbeddedStore,
+) -> None:
+    # Both values fit; the check keeps the last, ClickHouse would store the first.
+    values = [encoded(attempt(n)) for n in range(10)]
+    values[3] = values[3].replace(b'"response_code":', b'"response_code":404,"response_code":', 1)
+    checked = check_batch(consumed(values))
+    assert len(checked) == 10  # the cheap check cannot see it
+    outcome = await BatchWriter(embedded_store, Backoff(initial_s=0.01, max_s=0.02)).store(checked)
+    assert outcome.inserted == 9, outcome
+    [letter] = [orjson.loads(d) for d in outcome.refused]
+    assert letter["offset"] == 3
+    assert "Duplicate field found" in letter["reason"], letter["reason"]

@@ -19,17 +19,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from log_writer.dead_lettering import publish_dead_letters
 from log_writer.metrics import BATCH_ROWS, CONSUMER_LAG
 from log_writer.storing import BatchWriter
 from log_writer.validation import CheckedBatch, check_batch
-from postbacks import topics
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +134,8 @@ class BatchLoop(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is
         records: list[ConsumerRecord] = [r for part in batch.values() for r in part]
         BATCH_ROWS.observe(len(records))
         stored = await self._writer.store(checked)
-        await self._publish_dead_letters(checked.dead_letters + stored.refused)
+        # Awaited before the commit: a dead letter is as durable as a stored row.
+        await publish_dead_letters(self._producer, checked.dead_letters + stored.refused)
         offsets = {tp: OffsetAndMetadata(part[-1].offset + 1, "") for tp, part in batch.items()}
         try:
             await self._consumer.commit(offsets)
@@ -149,11 +149,6 @@ class BatchLoop(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is
         for tp, offset in offsets.items():
             self._committed[tp] = offset.offset
         self._report_lag()
-
-    async def _publish_dead_letters(self, letters: Sequence[bytes]) -> None:
-        # Awaited before the commit: a dead letter is as durable as a stored row.
-        sends = [await self._producer.send(topics.DLQ, letter) for letter in letters]
-        await asyncio.gather(*sends)
 
     async def _learn_committed_offsets(self) -> None:
         """The group's committed offset of each newly owned partition, so its lag is reported

@@ -4,6 +4,7 @@ The modules, in the order a record meets them:
   consuming.py   batches from Kafka; offsets committed only after the batch is stored
   validation.py  the cheap check: valid records pass through as bytes, invalid ones dead-lettered
   storing.py     replay check + INSERT, retried with backoff while ClickHouse is down
+  dead_lettering.py  dead letters published before the commit; one too large is cut
   retention.py   TTLs from settings, applied at start
 """
 

@@ -12,6 +12,8 @@ Failures: every StoreError is retried with exponential backoff, forever, and not
 committed meanwhile. After a few failures in a row, if ClickHouse still answers `SELECT 1` but
 refuses the INSERT, the batch is split in halves until the refused records are found alone;
 those are dead-lettered with ClickHouse's reason, so one bad record cannot block a partition.
+Any other exception (a bug, a value a backend cannot handle) is treated alike, and a record
+that raises it alone is dead-lettered as a contained error (postbacks.containment).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from dataclasses import dataclass, field
 from log_writer.attempt_store import AttemptStore
 from log_writer.metrics import INSERT_FAILURES, INSERT_SECONDS, REPLAYS_SKIPPED, ROWS_WRITTEN
 from log_writer.rollup_repair import repair_rollup
-from log_writer.validation import CheckedBatch
+from log_writer.validation import SERVICE, CheckedBatch
+from postbacks.containment import contained, record_name
 from postbacks.dead_letters import dead_letter
 from postbacks.store import StoreError, StoreQueryError
 
@@ -89,12 +92,15 @@ class BatchWriter:
                     outcome = await self._isolate(batch, everything)
                 else:
                     outcome = await self._store_once(batch, everything)
-            except StoreError as exc:
+            except Exception as exc:
+                # StoreError: ClickHouse is down or refuses. Anything else is unexpected; both
+                # are retried, then isolated, so neither stops the loop for good.
                 failures += 1
                 INSERT_FAILURES.inc()
                 log.warning(
                     "storing %d attempt rows failed (%d in a row), retrying in %.1fs: %s",
                     len(batch), failures, delay, exc,
+                    exc_info=not isinstance(exc, StoreError),
                 )  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._backoff.max_s)
@@ -109,7 +115,10 @@ class BatchWriter:
             return StoredBatch()
         times = [batch.attempted_ms[i] for i in rows]
         ids = [batch.attempt_ids[i] for i in rows]
-        stored = await stored_ids(self._store, ids, min(times), max(times))
+        # One millisecond wider on each side: msgspec rounds a time given to more than six
+        # decimals (and int() truncates one before 1970) where ClickHouse truncates down, so
+        # a row's stored millisecond may be one below what the batch computed.
+        stored = await stored_ids(self._store, ids, min(times) - 1, max(times) + 1)
         fresh = [i for i in rows if batch.attempt_ids[i] not in stored]
         if fresh:
             # One item holding every row, newline-separated: JSONEachRow is that already, and
@@ -134,22 +143,31 @@ class BatchWriter:
 
     async def _isolate(self, batch: CheckedBatch, rows: list[int]) -> StoredBatch:
         """Store `rows` in ever smaller parts; a record refused alone is refused for itself."""
+        failure: Exception
         try:
             return await self._store_once(batch, rows)
         except StoreQueryError as exc:
-            if len(rows) > 1:
-                half = len(rows) // 2
-                first = await self._isolate(batch, rows[:half])
-                second = await self._isolate(batch, rows[half:])
-                return StoredBatch(
-                    inserted=first.inserted + second.inserted,
-                    already_stored=first.already_stored + second.already_stored,
-                    refused=first.refused + second.refused,
-                )
-            if not await self._answers():
-                raise  # the store went away meanwhile: not this record's fault
-            record = batch.sources[rows[0]]
-            reason = f"ClickHouse refused the attempt record: {exc}"
-            log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition,
-                        record.offset, reason)  # fmt: skip
-            return StoredBatch(refused=[dead_letter(record, reason=reason, service="log-writer")])
+            failure = exc
+        except StoreError:
+            raise  # the store went away: the whole batch is retried
+        except Exception as exc:
+            failure = exc
+        if len(rows) > 1:
+            half = len(rows) // 2
+            first = await self._isolate(batch, rows[:half])
+            second = await self._isolate(batch, rows[half:])
+            return StoredBatch(
+                inserted=first.inserted + second.inserted,
+                already_stored=first.already_stored + second.already_stored,
+                refused=first.refused + second.refused,
+            )
+        if not await self._answers():
+            raise failure  # the store went away meanwhile: not this record's fault
+        record = batch.sources[rows[0]]
+        where = record_name(record.topic, record.partition, record.offset)
+        if isinstance(failure, StoreQueryError):
+            reason = f"ClickHouse refused the attempt record: {failure}"
+            log.warning("dead-lettering %s: %s", where, reason)
+        else:
+            reason = contained(SERVICE, "store", where, failure)
+        return StoredBatch(refused=[dead_letter(record, reason=reason, service=SERVICE)])

@@ -16,9 +16,12 @@ JSON_SETTINGS = (
 )
 # Rows may carry fields the table does not have (a newer producer) and leave out ones that
 # have a DEFAULT: the log-writer passes valid records through as they came (log_writer/validation).
+# Every field is parsed, none skipped unread, so a record that names a field twice is always
+# refused ("Duplicate field found"; tests/log_writer/test_exactly_once.py), never stored with the
+# first value where the log-writer's check read the last.
 INSERT_SETTINGS = (
     "date_time_input_format='best_effort', input_format_skip_unknown_fields=1, "
-    "input_format_defaults_for_omitted_fields=1"
+    "input_format_defaults_for_omitted_fields=1, input_format_json_ignore_unnecessary_fields=0"
 )
 
 _SETTING_NAME = re.compile(r"[a-z_][a-z0-9_]*", re.ASCII)
