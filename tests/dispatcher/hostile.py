@@ -67,6 +67,71 @@ async def drips(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: H
         await asyncio.sleep(1)
 
 
+async def drips_trailers(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Hostile
+) -> None:
+    """A chunked body that ends at once, then a trailer field one byte every 100 ms."""
+    await _request_head(reader, s)
+    writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Tr: ")
+    for _ in range(1000):
+        writer.write(b"t")
+        await writer.drain()
+        s.bytes_sent += 1
+        await asyncio.sleep(0.1)
+
+
+def answering(*parts: bytes) -> Handler:
+    """Keep-alive: each request answered with `parts`, written (and flushed) one by one."""
+
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Hostile
+    ) -> None:
+        while True:
+            await _request_head(reader, s)
+            for part in parts:
+                writer.write(part)
+                await writer.drain()
+                await asyncio.sleep(0.01)  # separate reads on the client's side
+
+    return handler
+
+
+def endless(start: bytes, repeated: bytes) -> Handler:
+    """Answers with `start`, then `repeated` again and again until the client hangs up (or
+    1 GiB, so that a client that never does still ends the test)."""
+    batch = repeated * max(1, 16384 // len(repeated))
+
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Hostile
+    ) -> None:
+        await _request_head(reader, s)
+        writer.write(start)
+        s.bytes_sent += len(start)
+        while s.bytes_sent < 1 << 30:
+            writer.write(batch)
+            await writer.drain()  # raises once the client has dropped the connection
+            s.bytes_sent += len(batch)
+
+    return handler
+
+
+CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+# Header lines of 57 bytes each, about 60 KiB of them: a head just under the client's limit.
+BIG_HEADERS = b"".join(b"X-Filler-%04d: %s\r\n" % (i, b"f" * 40) for i in range(60 * 1024 // 57))
+endless_trailer = endless(CHUNKED + b"2\r\nok\r\n0\r\nX-Trailer: ", b"a")
+endless_chunk_extension = endless(CHUNKED + b"1;ext=", b"a")
+endless_reason_phrase = endless(b"HTTP/1.1 200 ", b"O")
+big_head_then_endless_trailers = endless(
+    b"HTTP/1.1 200 OK\r\n" + BIG_HEADERS + b"Transfer-Encoding: chunked\r\n\r\n0\r\n",
+    b"X-Trailer: " + b"t" * 40 + b"\r\n",
+)
+# 1-byte chunks whose size is padded with zeros (legal): 256 bytes of framing per body byte, so
+# the body cap would take 1 MiB of them.
+endless_padded_tiny_chunks = endless(CHUNKED, b"0" * 250 + b"1\r\nx\r\n")
+endless_tiny_chunks = endless(CHUNKED, b"1\r\nx\r\n")
+endless_interim_answers = endless(b"", b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
 async def huge_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Hostile) -> None:
     await _request_head(reader, s)
     size = 100 * 1024 * 1024

@@ -1,7 +1,8 @@
 """Each hostile publisher, a real server on loopback, classified in plain words (issue 4 item 7).
 
 Names resolve through an injected resolver (StaticResolver): no lookup and no connection ever
-leaves the machine. Timeouts are a few hundred ms so the whole module takes seconds.
+leaves the machine. The timeouts tested are a few hundred ms so the whole module takes
+seconds.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import trustme
 from dispatcher.attempt import Attempt
 from dispatcher.delivery import Deliverer
 from dispatcher.guard import LOOPBACK, DestinationGuard, parse_networks
+from dispatcher.http1 import ANSWER_LIMIT, HEAD_LIMIT, INTERIM_LIMIT, LOCATION_LIMIT
 from dispatcher.http_client import PostbackHttpClient
 from dispatcher.resolver import StaticResolver
 from postbacks import topics
-from postbacks.attempts import SERVER_RESPONSE_LIMIT, TRUNCATION_MARK, AttemptRecord
+from postbacks.attempts import SERVER_RESPONSE_LIMIT, TEXT_LIMITS, TRUNCATION_MARK, AttemptRecord
 from postbacks.configs import PostbackConfig
 from postbacks.inputs import parse_input
 from tests.dispatcher import hostile
@@ -35,7 +37,12 @@ NAMES = {
 CA = trustme.CA()
 
 
-def config(url: str, timeout_ms: int = 400, **fields: Any) -> PostbackConfig:
+# The timeout of the tests that do not test it: generous, so that a pause of the test process (a
+# full garbage collection on a busy machine can take hundreds of ms) is not a timeout.
+ROOMY_TIMEOUT_MS = 3000
+
+
+def config(url: str, timeout_ms: int = ROOMY_TIMEOUT_MS, **fields: Any) -> PostbackConfig:
     return stamped(**{"name": "hostile", "url": url, "timeout_ms": timeout_ms, **fields})
 
 
@@ -127,12 +134,101 @@ async def test_a_100_mb_body_is_read_to_4_kib_and_the_connection_dropped(
     assert server.bytes_sent < 20 * 1024 * 1024, server.bytes_sent
 
 
+# What one answer that never ends can make the client hold, whatever part of it never ends: the
+# server is cut off after ANSWER_LIMIT bytes (or the head limit) and can push no more than the
+# socket buffers take. Unbounded, the client would read for the whole 5 s timeout.
+SENT_AT_MOST = 20 * 1024 * 1024
+TOO_LONG = f"the answer exceeds {ANSWER_LIMIT} bytes and has not ended"
+
+
+@pytest.mark.parametrize(
+    ("server", "reason"),
+    [
+        (hostile.endless_trailer, TOO_LONG),
+        (hostile.big_head_then_endless_trailers, TOO_LONG),
+        (hostile.endless_chunk_extension, TOO_LONG),
+        (hostile.endless_padded_tiny_chunks, TOO_LONG),
+        (hostile.endless_interim_answers, f"more than {INTERIM_LIMIT} interim (1xx) answers"),
+        (hostile.endless_reason_phrase, f"the status line and headers exceed {HEAD_LIMIT} bytes"),
+    ],
+    ids=[
+        "trailer",
+        "60-kib-head-then-trailers",
+        "chunk-extension",
+        "padded-tiny-chunks",
+        "100-continue-forever",
+        "reason-phrase",
+    ],
+)
+async def test_an_answer_that_never_ends_is_cut_at_its_size_limit(
+    deliverer: Deliverer, server: hostile.Handler, reason: str
+) -> None:
+    async with hostile.serve(server) as publisher:
+        attempt = await fire(deliverer, f"http://pub.test:{publisher.port}/pb", timeout_ms=5000)
+    assert_failed(attempt, "invalid HTTP response")
+    assert attempt.error == f"invalid HTTP response from pub.test:{publisher.port}: {reason}"
+    assert attempt.latency_ms < 2500, attempt.latency_ms  # cut by its size, not by the timeout
+    assert publisher.bytes_sent < SENT_AT_MOST, publisher.bytes_sent
+
+
+async def test_a_body_of_endless_1_byte_chunks_is_read_to_4_kib_and_dropped(
+    deliverer: Deliverer,
+) -> None:
+    # 6 bytes of framing per byte of body: the body cap comes first, as for any long body.
+    async with hostile.serve(hostile.endless_tiny_chunks) as publisher:
+        attempt = await fire(deliverer, f"http://pub.test:{publisher.port}/pb", timeout_ms=5000)
+    assert (attempt.status, attempt.response_code) == ("Success", 200)
+    assert attempt.server_response == "x" * SERVER_RESPONSE_LIMIT + TRUNCATION_MARK
+    assert publisher.bytes_sent < SENT_AT_MOST, publisher.bytes_sent
+
+
+async def test_trailers_dripped_a_byte_at_a_time_end_at_the_timeout(deliverer: Deliverer) -> None:
+    async with hostile.serve(hostile.drips_trailers) as publisher:
+        attempt = await fire(deliverer, f"http://pub.test:{publisher.port}/pb", timeout_ms=300)
+    assert_failed(attempt, f"timeout: no complete response from pub.test:{publisher.port}")
+    assert 250 <= attempt.latency_ms < 2000
+    assert publisher.bytes_sent <= 4  # one byte every 100 ms: the trailer never completed
+
+
+async def test_a_huge_location_is_cut_in_the_error_of_the_redirect(deliverer: Deliverer) -> None:
+    location = b"/" + b"l" * (60 * 1024)  # within the head limit
+    answer = b"HTTP/1.1 302 Found\r\nLocation: " + location + b"\r\nContent-Length: 0\r\n\r\n"
+    async with hostile.serve(hostile.answering(answer)) as publisher:
+        attempt = await fire(deliverer, f"http://pub.test:{publisher.port}/pb")
+    assert (attempt.status, attempt.response_code) == ("Failed", 302), attempt.error
+    shown = location[:LOCATION_LIMIT].decode() + TRUNCATION_MARK
+    assert attempt.error == f"HTTP 302 redirect to {shown} (redirects are not followed)"
+    assert len(attempt.error) <= TEXT_LIMITS["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        (b"\xff\xfe caf\xe9 \x00\x80", "\ufffd\ufffd caf\ufffd \x00\ufffd"),
+        # Cut at the cap in the middle of a 2-byte character: replaced, then marked as cut.
+        (
+            b"a" * (SERVER_RESPONSE_LIMIT - 1) + "é".encode() + b"z" * 10,
+            "a" * (SERVER_RESPONSE_LIMIT - 1) + "\ufffd" + TRUNCATION_MARK,
+        ),
+    ],
+    ids=["invalid-bytes-and-nul", "cut-mid-character"],
+)
+async def test_a_body_that_is_not_utf_8_is_kept_with_replacement_characters(
+    deliverer: Deliverer, body: bytes, shown: str
+) -> None:
+    answer = b"HTTP/1.1 500 Oops\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    async with hostile.serve(hostile.answering(answer)) as publisher:
+        attempt = await fire(deliverer, f"http://pub.test:{publisher.port}/pb")
+    assert (attempt.status, attempt.response_code) == ("Failed", 500)
+    assert attempt.server_response == shown
+
+
 async def test_a_redirect_loop_is_one_failed_request_naming_the_target(
     deliverer: Deliverer,
 ) -> None:
     async with hostile.serve(hostile.redirect_loop) as server:
         attempt = await fire(deliverer, f"http://pub.test:{server.port}/pb")
-    assert (attempt.status, attempt.response_code) == ("Failed", 302)
+    assert (attempt.status, attempt.response_code) == ("Failed", 302), attempt.error
     assert attempt.error == "HTTP 302 redirect to /loop?again=1 (redirects are not followed)"
     assert server.requests == 1
 

@@ -25,7 +25,7 @@ from dispatcher.http1 import HEAD_LIMIT, SWEEP_S
 from dispatcher.http_client import USER_AGENT, HttpAnswer, PostbackHttpClient
 from dispatcher.resolver import StaticResolver
 from tests.dispatcher import hostile
-from tests.dispatcher.hostile import Handler, Hostile
+from tests.dispatcher.hostile import Handler, Hostile, answering
 
 CA = trustme.CA()
 Reader = asyncio.StreamReader
@@ -54,20 +54,6 @@ async def head(reader: Reader, s: Hostile) -> bytes:
     request = await reader.readuntil(b"\r\n\r\n")
     s.requests += 1
     return request
-
-
-def answering(*parts: bytes) -> Handler:
-    """Keep-alive: each request answered with `parts`, written (and flushed) one by one."""
-
-    async def handler(reader: Reader, writer: Writer, s: Hostile) -> None:
-        while True:
-            await head(reader, s)
-            for part in parts:
-                writer.write(part)
-                await writer.drain()
-                await asyncio.sleep(0.01)  # separate reads on the client's side
-
-    return handler
 
 
 def recording(seen: list[bytes]) -> Handler:

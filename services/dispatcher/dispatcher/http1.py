@@ -10,7 +10,8 @@ The protocol itself is not written here: responses are parsed by llhttp, Node.js
 through httptools (MagicStack, the parser under uvicorn): status line, headers,
 Content-Length and chunked framing, keep-alive rules, malformed input. What is written here
 is the asyncio glue: a request head from already-validated parts, one request at a time per
-connection, a pool of idle keep-alive connections, the deadlines, the body cap.
+connection, a pool of idle keep-alive connections, the deadlines, the bounds on an answer
+(head, body, every byte of it, interim answers).
 
 A connection is a Protocol; its answer resolves a future. No task, no stream, no thread.
 """
@@ -30,6 +31,16 @@ import httptools
 from postbacks.attempts import SERVER_RESPONSE_LIMIT, TRUNCATION_MARK
 
 HEAD_LIMIT = 64 * 1024  # a status line and headers longer than this are not a publisher's answer
+# Every byte of one answer: a head at its limit, as much again for interim (1xx) answers and
+# trailers, and the body cap sent in 1-byte chunks (6 bytes on the wire each: "1\r\nx\r\n")
+# with room to spare. Real answers are a few hundred bytes; one that reaches this without
+# ending (endless trailers or chunk extensions, framing far larger than its data) is not read
+# further: httptools holds a header or trailer being received in memory, the whole of it.
+ANSWER_LIMIT = 2 * HEAD_LIMIT + 8 * SERVER_RESPONSE_LIMIT
+# A real server sends one 100 Continue, or a 103 Early Hints or two, before its answer.
+INTERIM_LIMIT = 10
+# A Location is only shown, in the error of a redirect: a longer one is cut, and marked so.
+LOCATION_LIMIT = 1024
 IDLE_LIMIT_S = 50.0  # below the usual 60 s keep-alive of servers: reuse, never race their close
 # How often the pool looks for requests past their deadline: a timeout is reported up to this
 # late. A loop timer per request (call_at, then cancel) cost 4 % of the loop's time under load.
@@ -76,12 +87,15 @@ class Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[HttpAnswer] | None = None
         self._deadline = 0.0  # of the request out, on the loop's clock (the pool's sweep)
+        self._answer_bytes = 0  # all received for the request out, interim answers included
+        self._interim_answers = 0  # of the request out
         self.closed = False
         self.idle_since = 0.0
         self._reset_answer()
 
     def _reset_answer(self) -> None:
         self._got_bytes = False
+        self._status = 0
         self._head_bytes = 0  # of reads that ended before the head did
         self._header_bytes = 0  # of the header lines parsed: a head that ends within a read
         self._headers_done = False
@@ -97,6 +111,7 @@ class Connection(asyncio.Protocol):
         assert self._waiter is None, "one request at a time on a connection"
         self._waiter = waiter = self._loop.create_future()
         self._deadline = deadline
+        self._answer_bytes = self._interim_answers = 0
         self._transport.write(request)
         return waiter
 
@@ -145,19 +160,26 @@ class Connection(asyncio.Protocol):
             self.close()
             return
         self._got_bytes = True
+        self._answer_bytes += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._fail(ParseFailed("the server switched protocols"))
+            self._fail(_switched_protocols())
             return
         except httptools.HttpParserError as exc:
             self._fail(ParseFailed(str(exc) or type(exc).__name__))
             return
-        if not self._headers_done and self._waiter is not None:
-            # Checked after the parse: one read may hold the head and much of the body.
+        # The limits are checked after the parse: one read (up to 256 KiB) may hold a whole
+        # answer, or a head and more body than the cap, and those end in the parse.
+        if self._waiter is None:
+            return  # answered, cut at the body cap, or failed
+        if not self._headers_done:  # first: a head that never ends is named as such
             self._head_bytes += len(data)
             if self._head_bytes > HEAD_LIMIT:
                 self._fail(_head_too_long())
+                return
+        if self._answer_bytes > ANSWER_LIMIT:
+            self._fail(ParseFailed(f"the answer exceeds {ANSWER_LIMIT} bytes and has not ended"))
 
     def eof_received(self) -> bool:
         return False  # close the transport: a half-closed HTTP/1.1 connection is finished
@@ -190,19 +212,35 @@ class Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_bytes += len(name) + len(value) + 4  # name: value CRLF
         lowered = name.lower()
+        # A trailer (a field after a chunked body: llhttp hands it here too) is not merged into
+        # the head (RFC 9110 §6.5.1): it could otherwise name the redirect or the retry delay.
         if lowered == b"location":
-            self._location = value.decode("latin-1")
+            if not self._headers_done:
+                self._location = _shown_location(value)
         elif lowered == b"retry-after":
-            self._retry_after = value.decode("latin-1")
+            if not self._headers_done:
+                self._retry_after = value.decode("latin-1")
         elif lowered == b"content-length" or lowered == b"transfer-encoding":
             self._framed = True
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
+        self._status = status = self._parser.get_status_code()
         if max(self._head_bytes, self._header_bytes) > HEAD_LIMIT:
             # A head that ended within a read (up to 256 KiB) is only counted here. Each count
             # is a part of the head, never more. What follows in this read finds no waiter.
             self._fail(_head_too_long())
+        elif not 200 <= status <= 599:  # llhttp takes any three digits: 000 to 999
+            self._check_rare_status(status)
+
+    def _check_rare_status(self, status: int) -> None:
+        """Interim answers (1xx) are skipped (on_message_complete); 101 switches to a protocol
+        never asked for; codes outside 100-599 are not HTTP's (RFC 9110 §15), and 0 would
+        read as "no answer" in the attempt record."""
+        if status == 101:
+            self._fail(_switched_protocols())
+        elif not 100 <= status <= 199:
+            self._fail(ParseFailed(f"the status code {status:03d} is not from 100 to 599"))
 
     def on_body(self, body: bytes) -> None:
         if self._waiter is None:
@@ -215,15 +253,24 @@ class Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self._waiter is None:
             return
-        status = self._parser.get_status_code()
-        if 100 <= status < 200:  # an interim answer (100 Continue): the real one follows
+        if self._status < 200:  # an interim answer (100 Continue): the real one follows
+            self._interim_answers += 1
+            if self._interim_answers > INTERIM_LIMIT:
+                self._fail(ParseFailed(f"more than {INTERIM_LIMIT} interim (1xx) answers"))
+                return
             self._reset_answer()
             self._got_bytes = True  # answered in part: a close now must not resend the request
             return
-        self._finish(self._answer(), keep=self._parser.should_keep_alive())
+        # An answer before the whole request was written (a 401 or 413 sent without reading
+        # the body) ends the connection: the server would read the rest of this body next.
+        keep = self._parser.should_keep_alive() and not self._request_unsent()
+        self._finish(self._answer(), keep=keep)
+
+    def _request_unsent(self) -> bool:
+        return self._transport is not None and self._transport.get_write_buffer_size() > 0
 
     def _answer(self) -> HttpAnswer:
-        status = self._parser.get_status_code()
+        status = self._status
         body = self._body
         if len(body) > SERVER_RESPONSE_LIMIT:
             text = bytes(body[:SERVER_RESPONSE_LIMIT]).decode("utf-8", errors="replace")
@@ -236,6 +283,16 @@ class Connection(asyncio.Protocol):
 
 def _head_too_long() -> ParseFailed:
     return ParseFailed(f"the status line and headers exceed {HEAD_LIMIT} bytes")
+
+
+def _switched_protocols() -> ParseFailed:
+    return ParseFailed("the server switched protocols (101), which was never asked for")
+
+
+def _shown_location(value: bytes) -> str:
+    if len(value) <= LOCATION_LIMIT:
+        return value.decode("latin-1")  # any bytes decode: no error can come of it
+    return value[:LOCATION_LIMIT].decode("latin-1") + TRUNCATION_MARK
 
 
 class Origin(NamedTuple):

@@ -23,7 +23,7 @@ the recovering publisher all together.
 
 A `Retry-After` answer header (delay in seconds, or an HTTP date) is the publisher's own word,
 so it is used as is when it is within `retry_max_delay_ms`; a longer one is capped at
-`retry_max_delay_ms`. One that cannot be parsed is ignored.
+`retry_max_delay_ms`. One that cannot be parsed (a sign or a fraction included) is ignored.
 """
 
 from __future__ import annotations
@@ -92,16 +92,38 @@ def retry_delay_ms(
     return round(half + jitter * half)
 
 
+# delay-seconds past this many significant digits is over 31 years: far past any cap, and
+# not worth an int() of thousands of digits (which Python refuses past 4,300 of them).
+_SIGNIFICANT_DIGITS = 9
+LONGEST_RETRY_AFTER_MS = 999_999_999 * 1000  # the most seconds in _SIGNIFICANT_DIGITS digits
+# An HTTP date is 29 characters (IMF-fixdate), the obsolete RFC 850 and asctime forms at most
+# 35: a longer value is no date, and is not handed to the date parser.
+_DATE_LENGTH_LIMIT = 64
+
+
 def parse_retry_after_ms(value: str, now: float | None = None) -> int | None:
-    """RFC 9110 §10.2.3: delay-seconds or an HTTP date; None when it is neither."""
-    text = value.strip()
-    if text.isdigit():
-        return int(text) * 1000
+    """RFC 9110 §10.2.3: delay-seconds or an HTTP date; None when it is neither. Total: the
+    value is the publisher's text (up to the 64 KiB head limit, decoded as latin-1), and no
+    text makes this raise; what it returns is never negative."""
+    text = value.strip(" \t")  # the header's optional whitespace, and only that
+    # ASCII digits only: str.isdigit() alone accepts '²' (which int() refuses) and other
+    # scripts' digits. A sign or a decimal point ('-1', '1.5') is outside the grammar
+    # (delay-seconds = 1*DIGIT): such a value is ignored, and the policy's own backoff used.
+    if text.isascii() and text.isdigit():
+        significant = text.lstrip("0")
+        if len(significant) > _SIGNIFICANT_DIGITS:
+            return LONGEST_RETRY_AFTER_MS  # the caller caps it at retry_max_delay_ms
+        return int(significant or "0") * 1000
+    if len(text) > _DATE_LENGTH_LIMIT:
+        return None
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        if when.tzinfo is None:  # an HTTP date is always GMT; timestamp() would use local time
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    except Exception:
+        # The standard library's date parser is not total on hostile text (ValueError for a
+        # year or an hour out of range, OverflowError for a huge zone offset, IndexError in
+        # past releases): whatever it raises, the value is not a date we can use.
         return None
-    if when.tzinfo is None:  # an HTTP date is always GMT
-        return None
-    seconds = when.timestamp() - (time.time() if now is None else now)
-    return max(0, round(seconds * 1000))
+    return max(0, round(seconds * 1000))  # a date in the past: retry now
