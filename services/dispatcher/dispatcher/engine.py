@@ -160,34 +160,45 @@ class DeliveryEngine:
         if admission is Admission.OVERLOADED:
             running, waiting = self._scheduler.load(host)
             metrics.SHED.inc()
-            job = work.job
             failure = HostOverloaded(host, running, waiting)
-            unsent = self._deliverer.unsent(
-                job.config, job.message, str(failure), job.request, work.attempt_number
-            )
-            await self._record(unsent, work)
+            await self._record(self._unsent(work, str(failure)), work)
 
     async def _deliver(self, work: Work) -> None:
-        """Fire one postback and record its attempt. The one place a postback is contained:
-        whatever goes wrong here unforeseen (a value, an answer) becomes its Failed attempt."""
+        """Fire one postback and record its attempt. With `_unsent` and `_record`, the one
+        place a postback is contained: whatever goes wrong unforeseen while firing it becomes
+        its Failed attempt, and an attempt that cannot be published is given up, logged."""
         job = work.job
         try:
             outcome = await self._deliverer.fire_job(
                 job.config, job.message, job.request, work.attempt_number
             )
-            attempt = outcome.attempt
-            metrics.DELIVERY_SECONDS.observe(attempt.latency_ms / 1000)  # sent ones only
-            # One comparison when retries are off (the default): retry_max_attempts is 1.
-            if job.config.retry_max_attempts > work.attempt_number and job.request is None:
-                self._maybe_retry(work, outcome)
         except Exception as exc:  # see postbacks.containment
-            topic, partition = work.progress.partition
-            where = f"postback {job.config.id} for {record_name(topic, partition, work.offset)}"
-            reason = contained("dispatcher", "delivery", where, exc)
-            attempt = self._deliverer.unsent(
-                job.config, job.message, reason, job.request, work.attempt_number, rendered=False
-            )
+            reason = _contained(work, "delivery", exc)
+            await self._record(self._unsent(work, reason, rendered=False), work)
+            return
+        attempt = outcome.attempt
+        metrics.DELIVERY_SECONDS.observe(attempt.latency_ms / 1000)  # sent ones only
+        # One comparison when retries are off (the default): retry_max_attempts is 1.
+        if job.config.retry_max_attempts > work.attempt_number and job.request is None:
+            try:
+                self._maybe_retry(work, outcome)
+            except Exception as exc:  # the answer stays as it came; only its retry is lost
+                _contained(work, "retry", exc)
         await self._record(attempt, work)
+
+    def _unsent(self, work: Work, error: str, *, rendered: bool = True) -> Attempt:
+        """The Failed attempt of a postback not sent; with its URL as configured if rendering
+        it fails too."""
+        job = work.job
+        try:
+            return self._deliverer.unsent(
+                job.config, job.message, error, job.request, work.attempt_number, rendered=rendered
+            )
+        except Exception as exc:  # see postbacks.containment
+            error = f"{error}; {_contained(work, 'delivery', exc)}"
+            return self._deliverer.unsent(
+                job.config, job.message, error, job.request, work.attempt_number, rendered=False
+            )
 
     def _maybe_retry(self, work: Work, outcome: Outcome) -> None:
         delay_ms = next_retry_ms(work.job.config, work.attempt_number, outcome)
@@ -220,8 +231,13 @@ class DeliveryEngine:
             attempt.status, attempt.postback_type, attempt.trigger, attempt.response_code
         )
         ack = (work.progress, work.offset)
-        if not self._outputs.offer_attempt(attempt, ack):  # the producer's queue is full
-            await self._outputs.attempt(attempt, ack)
+        try:
+            if not self._outputs.offer_attempt(attempt, ack):  # the producer's queue is full
+                await self._outputs.attempt(attempt, ack)
+        except KafkaException as exc:  # the producer failed, not this record: stop
+            self._outputs.fail(str(exc))
+        except Exception as exc:  # see postbacks.containment
+            self._outputs.give_up(ack, _contained(work, "publish", exc))
 
     def commit(self) -> None:
         """Commit, without waiting for the answer, every assigned partition's progress since
@@ -315,3 +331,9 @@ class DeliveryEngine:
             if highwater is not None:
                 lag = max(0, highwater - offset - 1)
                 metrics.CONSUMER_LAG.labels(topic, str(number)).set(lag)
+
+
+def _contained(work: Work, stage: str, exc: Exception) -> str:
+    topic, partition = work.progress.partition
+    where = f"postback {work.job.config.id} for {record_name(topic, partition, work.offset)}"
+    return contained("dispatcher", stage, where, exc)

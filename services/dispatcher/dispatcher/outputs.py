@@ -2,20 +2,28 @@
 
 An input's outputs are its attempt records (one per attempt, retries included) and, for a
 message that cannot be fired, its dead letter. Each is counted as pending from the moment its
-input is admitted until the broker acknowledges it; the engine pauses consumption while
+input is admitted until the broker answers for it; the engine pauses consumption while
 `max_pending` are pending (engine.py). An acknowledgement finishes the output's part of its
 input (offsets.py), so the input's offset is committed only once all of its outputs are stored.
+
 A refusal of the broker's (it is down, or does not answer in time) finishes nothing: the first one
 is kept as `failure`, the engine raises it and stops, and the inputs concerned are consumed again
-after the restart (at least once). A refusal of one record for what it is (RECORD_REFUSALS: too
-large for the broker's limit, say) is contained instead: the attempt is published again without
-its long texts (url, answer, input) and with an error saying why, so the attempt is still in the
-log and the input is committed; a record refused even so is dropped with a log line and counted.
+after the restart (at least once). A refusal for what a record is (RECORD_REFUSALS: too large for
+the broker's limit, say) is contained instead:
+- librdkafka refusing it at once (larger than message.max.bytes): the attempt is published again
+  without its long texts (url, answer, input) and with an error saying why; if even that is
+  refused, it is given up with a log line and the counter, and its input committed;
+- the broker refusing it: the broker refuses a whole batch for one record too large, so it is
+  first sent again unchanged, then slimmed down as above; a slimmed one the broker refuses too
+  stops the engine like any other refusal (its inputs are consumed again), never silently lost.
+Each delivery report settles its output exactly once, whatever happens inside it: an unforeseen
+error there stops the engine (at least once) instead of leaving an input pending forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from functools import partial
 
 import orjson
@@ -30,6 +38,9 @@ from postbacks.attempts import TEXT_LIMITS, clipped
 from postbacks.containment import contained
 
 Ack = tuple[PartitionProgress, int]  # the input's progress, and its offset
+Record = tuple[str, bytes, Done, bytes, int]  # topic, value, done, key, partition
+Report = Callable[[Ack, KafkaError | None, Message | None], None]  # a delivery report's handler
+SLIM_URL_LIMIT = 1024
 
 
 class Outputs:
@@ -40,7 +51,7 @@ class Outputs:
         self.room = asyncio.Event()  # set whenever pending drops below max_pending
         self.failure: PublishFailed | None = None
         self._attempt_partitions = 1
-        self._slimming: set[asyncio.Future[None]] = set()  # slimmed attempts the queue delayed
+        self._later: set[asyncio.Future[None]] = set()  # republished records the queue delayed
 
     async def start(self) -> None:
         # Attempts are spread by attempt id, computed here: cheaper than any partitioner, and
@@ -73,8 +84,8 @@ class Outputs:
         try:
             return self._publisher.offer(*record)
         except RecordRefused as exc:
+            self.settle()  # never queued, so no report will come for it
             self._slim_down(record[1], ack, str(exc))
-            self.settle()  # the refused record itself: never queued, so no report will come
             return True
 
     async def attempt(self, attempt: Attempt, ack: Ack) -> None:
@@ -82,47 +93,28 @@ class Outputs:
         try:
             await self._publisher.publish(*record)
         except RecordRefused as exc:
-            self._slim_down(record[1], ack, str(exc))
             self.settle()
-
-    def _attempt_record(
-        self, attempt_id: str, value: bytes, ack: Ack, done: Done | None = None
-    ) -> tuple[str, bytes, Done, bytes, int]:
-        return (
-            topics.ATTEMPTS,
-            value,
-            done or partial(self._acked, ack),
-            attempt_id.encode(),
-            int(attempt_id[:8], 16) % self._attempt_partitions,  # its first 32 random bits
-        )
-
-    def _slim_down(self, value: bytes, ack: Ack, refusal: str) -> None:
-        """Publish a refused attempt again without its long texts, saying why in `error`;
-        its input stays pending until this one is acknowledged (or refused too)."""
-        record = orjson.loads(value)
-        attempt_id = record["attempt_id"]
-        reason = f"the broker refused the attempt record ({refusal})"
-        where = f"attempt {attempt_id}, published again without url, answer and input"
-        contained("dispatcher", "publish", where, ValueError(reason))
-        record |= {"url": clipped(record["url"], 1024), "server_response": "", "source": ""}
-        record["error"] = clipped(f"{record['error']}; {reason}".lstrip("; "), TEXT_LIMITS["error"])
-        slim = self._attempt_record(attempt_id, orjson.dumps(record), ack, partial(self._last, ack))
-        self.expect(1)
-        try:
-            queued = self._publisher.offer(*slim)
-        except RecordRefused as exc:
-            self._last(ack, KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, str(exc)), None)
-            return
-        if not queued:  # librdkafka's queue is full: a moment later, off this callback
-            task = asyncio.ensure_future(self._publisher.publish(*slim))
-            self._slimming.add(task)
-            task.add_done_callback(self._slimming.discard)
+            self._slim_down(record[1], ack, str(exc))
 
     async def dead_letter(self, value: bytes, ack: Ack) -> None:
         try:
             await self._publisher.publish(topics.DLQ, value, partial(self._last, ack))
         except RecordRefused as exc:
-            self._last(ack, KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, str(exc)), None)
+            self.give_up(ack, f"the broker refused a dead letter: {exc}")
+
+    def give_up(self, ack: Ack, reason: str) -> None:
+        """An output that cannot be published at all: counted, logged, and its part finished,
+        so the input is committed instead of holding its partition forever."""
+        progress, offset = ack
+        topic, partition = progress.partition
+        contained("dispatcher", "publish", f"{topic}[{partition}]@{offset}", ValueError(reason))
+        progress.finish_part(offset)
+        self.settle()
+
+    def fail(self, reason: str) -> None:
+        """An output the producer itself could not take (not the record's fault): stop."""
+        self._stop(reason)
+        self.settle()
 
     def raise_failure(self) -> None:
         if self.failure is not None:
@@ -132,36 +124,119 @@ class Outputs:
         """Until the broker has answered for every output (raises PublishTimeout if not)."""
         await self._publisher.flush(timeout_s)
 
+    def _attempt_record(
+        self, attempt_id: str, value: bytes, ack: Ack, done: Done | None = None
+    ) -> Record:
+        return (
+            topics.ATTEMPTS,
+            value,
+            done or partial(self._acked, ack),
+            attempt_id.encode(),
+            int(attempt_id[:8], 16) % self._attempt_partitions,  # its first 32 random bits
+        )
+
+    # --- delivery reports: librdkafka calls these from poll(), on the loop's thread -----------
+
     def _acked(self, ack: Ack, error: KafkaError | None, message: Message | None) -> None:
+        """An attempt's record as it was first published. (Once per postback.)"""
+        try:
+            if error is None:
+                ack[0].finish_part(ack[1])
+            elif error.code() in RECORD_REFUSALS and message is not None:
+                # Perhaps refused with its batch for another record: once more, unchanged.
+                value = message.value() or b"{}"
+                done = partial(self._reported, self._sent_again, ack)
+                self._republish(self._attempt_record(_attempt_id(value), value, ack, done), ack)
+            else:
+                self._stop(_broker_reason(error))
+        except Exception as exc:  # see postbacks.containment
+            self._unforeseen(ack, exc)
+        self.settle()
+
+    def _last(self, ack: Ack, error: KafkaError | None, message: Message | None) -> None:
+        """A dead letter or a slimmed attempt: the last try, whatever the broker says of it."""
+        self._reported(self._finish_or_stop, ack, error, message)
+
+    def _reported(
+        self, handle: Report, ack: Ack, error: KafkaError | None, message: Message | None
+    ) -> None:
+        try:
+            handle(ack, error, message)
+        except Exception as exc:  # see postbacks.containment
+            self._unforeseen(ack, exc)
+        self.settle()
+
+    def _sent_again(self, ack: Ack, error: KafkaError | None, message: Message | None) -> None:
+        if error is not None and error.code() in RECORD_REFUSALS and message is not None:
+            self._slim_down(message.value() or b"{}", ack, error.str())
+        else:
+            self._finish_or_stop(ack, error, message)
+
+    def _finish_or_stop(self, ack: Ack, error: KafkaError | None, _: Message | None) -> None:
         if error is None:
-            progress, offset = ack
-            progress.finish_part(offset)
-        elif error.code() in RECORD_REFUSALS and message is not None:
-            if message.topic() == topics.ATTEMPTS:
-                self._slim_down(message.value() or b"{}", ack, error.str())
-            else:  # a dead letter: it holds at most 64 KiB of the input, so this is unforeseen
-                self._last(ack, error, message)
+            ack[0].finish_part(ack[1])
+        else:
+            self._stop(_broker_reason(error))
+
+    def _slim_down(self, value: bytes, ack: Ack, refusal: str) -> None:
+        """Publish a refused attempt again without its long texts, saying why in `error`; its
+        input stays pending until this one is acknowledged."""
+        record = orjson.loads(value)
+        reason = f"the broker refused the attempt record ({refusal})"
+        record |= {
+            "url": clipped(record["url"], SLIM_URL_LIMIT),
+            "server_response": "",
+            "source": "",
+            "error": clipped(f"{record['error']}; {reason}".lstrip("; "), TEXT_LIMITS["error"]),
+        }
+        attempt_id = record["attempt_id"]
+        where = f"attempt {attempt_id}, published again without url, answer and input"
+        contained("dispatcher", "publish", where, ValueError(reason))
+        slim = orjson.dumps(record)
+        self._republish(self._attempt_record(attempt_id, slim, ack, partial(self._last, ack)), ack)
+
+    def _republish(self, record: Record, ack: Ack) -> None:
+        """One more output for the input, queued now, or a moment later off this callback when
+        librdkafka's queue is full."""
+        self.expect(1)
+        try:
+            if self._publisher.offer(*record):
                 return
-        else:
-            self._stop(error)
-        self.settle()
+        except RecordRefused as exc:
+            self.give_up(ack, f"the broker refused the attempt record even slimmed down: {exc}")
+            return
+        task = asyncio.ensure_future(self._publish_later(record, ack))
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
 
-    def _last(self, ack: Ack, error: KafkaError | None, _: Message | None) -> None:
-        """A slimmed attempt or a dead letter: the last try, whatever the broker says of it."""
+    async def _publish_later(self, record: Record, ack: Ack) -> None:
+        try:
+            await self._publisher.publish(*record)
+        except RecordRefused as exc:
+            self.give_up(ack, f"the broker refused the attempt record even slimmed down: {exc}")
+        except Exception as exc:  # see postbacks.containment
+            self._unforeseen(ack, exc)
+            self.settle()
+
+    def _unforeseen(self, ack: Ack, exc: Exception) -> None:
         progress, offset = ack
-        if error is None:
-            progress.finish_part(offset)
-        elif error.code() in RECORD_REFUSALS:
-            exc = ValueError(f"the broker refused a record even slimmed down: {error.str()}")
-            contained("dispatcher", "publish", f"input offset {offset}", exc)
-            progress.finish_part(offset)
-        else:
-            self._stop(error)
-        self.settle()
+        topic, partition = progress.partition
+        where = f"the delivery report of {topic}[{partition}]@{offset}"
+        self._stop(contained("dispatcher", "publish", where, exc))
 
-    def _stop(self, error: KafkaError) -> None:
+    def _stop(self, reason: str) -> None:
         # Never mark it done: the input stays uncommitted and is consumed again.
-        reason = error.str() or error.name()
         self.failure = self.failure or PublishFailed(
             f"the broker did not acknowledge a record: {reason}"
         )
+
+
+def _broker_reason(error: KafkaError) -> str:
+    return str(error.str() or error.name())
+
+
+def _attempt_id(value: bytes) -> str:
+    found: object = orjson.loads(value).get("attempt_id")
+    if not isinstance(found, str):
+        raise TypeError("an attempt record without its attempt_id")
+    return found
