@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 import msgspec
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -48,14 +47,11 @@ NonEmpty = Annotated[str, Field(min_length=1, max_length=256)]
 Sub = Annotated[str | None, Field(default=None, max_length=1024)]
 Id = Annotated[int, Field(ge=0, le=UINT64_MAX)]
 Amount = Annotated[Decimal, Field(max_digits=40, decimal_places=20, allow_inf_nan=False)]
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(2299, 12, 31, 23, 59, 59, tzinfo=UTC)
-
-
-def _in_log_years(value: datetime) -> datetime:
-    if not EARLIEST <= value <= LATEST:
-        raise ValueError("must be between 1900-01-01 and 2299-12-31 (UTC)")
-    return value
+# Checked inside pydantic-core: an AfterValidator, a Python call, cost 15 % of parse_input.
+OccurredAt = Annotated[
+    AwareDatetime,
+    Field(ge=datetime(1900, 1, 1, tzinfo=UTC), le=datetime(2299, 12, 31, 23, 59, 59, tzinfo=UTC)),
+]
 
 
 class ClickInput(BaseModel):
@@ -66,9 +62,7 @@ class ClickInput(BaseModel):
     transaction_id: NonEmpty
     offer_id: Id
     publisher_id: Id
-    occurred_at: Annotated[AwareDatetime, AfterValidator(_in_log_years)] = Field(
-        default_factory=_now
-    )
+    occurred_at: OccurredAt = Field(default_factory=_now)
     sub1: Sub = None
     sub2: Sub = None
     sub3: Sub = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -298,3 +299,24 @@ async def test_a_stored_configuration_that_fails_todays_url_check_can_be_seen_an
     fired = await system.api.post(f"/api/v1/postbacks/{created['id']}/test", json={})
     assert fired.status_code == 200, fired.text
     assert fired.json()["status"] == "Success"
+
+
+async def test_a_test_fire_sample_is_checked_as_an_input_is(
+    system: System, publisher_server: Receiver
+) -> None:
+    created = await system.create_postback(
+        name="sample-check", type="Conversion", publisher_id=650, url=publisher_server.url("/ok")
+    )
+    for sample, field in [
+        ({"offer_id": 10**30}, "sample.offer_id"),
+        ({"sub1": "\ud800"}, "sample: sub1"),
+        ({"payout": "1e999999999"}, "sample.payout"),
+        ({"occurred_at": "0001-01-01T00:00:00+01:00"}, "sample.occurred_at"),
+    ]:
+        answer = await system.api.post(
+            f"/api/v1/postbacks/{created['id']}/test",
+            content=json.dumps(sample),  # escapes the lone surrogate, as a client's JSON would
+            headers={"content-type": "application/json"},
+        )
+        assert answer.status_code == 422, answer.text
+        assert field in answer.text

@@ -99,3 +99,14 @@ async def test_a_broker_that_cannot_be_reached_is_not_taken_for_a_refusal() -> N
     with pytest.raises(KafkaTimeoutError):
         await publish_dead_letters(producer, [letter])
     assert producer.attempted == [letter]  # not sent again cut, as if it were too large
+
+
+async def test_a_letter_refused_even_cut_is_published_without_the_records_bytes() -> None:
+    producer = Producer(request_limit=REQUEST_LIMIT, broker_limit=2_000)
+    await publish_dead_letters(producer, [letter_of(b"y" * 50_000, 7)])
+    [published] = [orjson.loads(v) for v in producer.published]
+    assert published["offset"] == 7
+    assert published["reason"].startswith("bad record")
+    assert published["value_bytes"] == 50_000
+    assert published["value_truncated"] is True
+    assert (published["value_base64"], published["value_text"]) == (None, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import orjson
 from pydantic import ValidationError
 
 from postbacks import topics
@@ -51,8 +52,11 @@ class ConfigTable:
         try:
             config = PostbackConfig.model_validate_json(value)
         except ValidationError as exc:
-            # An older copy of it stays out too: it was replaced by what cannot be used now.
-            self._put(config_id, None)
+            # The copy it replaces stays out too, unless this one is older (a republish racing
+            # an update that fixed it): the versions' order holds for what cannot be used.
+            current = self._configs.get(config_id)
+            if current is None or _version_of(value) >= current.version:
+                self._put(config_id, None)
             raise ValueError(
                 f"postback {config_id} is invalid and not fired: {_problems(exc)}"
             ) from None
@@ -85,6 +89,15 @@ class ConfigTable:
             if bucket is not None:
                 found += [c for c in bucket.values() if _matches(c, kind, message)]
         return found
+
+
+def _version_of(value: bytes) -> int:
+    """The version an unusable record claims; 0 when it does not say (older than any)."""
+    try:
+        version = orjson.loads(value).get("version")
+    except (orjson.JSONDecodeError, AttributeError):
+        return 0
+    return version if isinstance(version, int) else 0
 
 
 def _problems(exc: ValidationError) -> str:

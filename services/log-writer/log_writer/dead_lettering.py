@@ -3,10 +3,10 @@
 postbacks.dead_letters bounds a letter (it keeps the first KEPT_BYTES of the record's key and
 value) below the 1 MB the producer and a broker take by default, not below every broker's
 configured limit. A letter refused for its size is published again cut further: where the
-record is, why it was refused, how many bytes it had and the first CUT_BYTES of them. The
-record itself stays at its topic, partition and offset until retention removes it. Any other
-failure to publish (the broker is unreachable) is raised: the batch is not committed, and is
-read again.
+record is, why it was refused, how many bytes it had and the first CUT_BYTES of them; refused
+again, without any of them. The record itself stays at its topic, partition and offset until
+retention removes it. Any other failure to publish (the broker is unreachable) is raised: the
+batch is not committed, and is read again.
 """
 
 from __future__ import annotations
@@ -36,13 +36,23 @@ async def publish_dead_letters(producer: AIOKafkaProducer, letters: Sequence[byt
     """Publish `letters` to the dead-letter topic; return once the broker holds every one."""
     sends = [await _send(producer, letter) for letter in letters]
     results = await asyncio.gather(*sends, return_exceptions=True)
-    resends = []
+    refused = _refused(letters, results)
+    cut = [cut_letter(letter) for letter in refused]
+    sends = [await producer.send(topics.DLQ, letter) for letter in cut]
+    refused = _refused(cut, await asyncio.gather(*sends, return_exceptions=True))
+    # Refused even cut (a broker limit of a few KB): where the record is and why, no bytes.
+    await asyncio.gather(*[await producer.send(topics.DLQ, bare_letter(r)) for r in refused])
+
+
+def _refused(letters: Sequence[bytes], results: Sequence[object]) -> list[bytes]:
+    """The letters the broker refused for their size; any other failure is raised."""
+    refused = []
     for letter, result in zip(letters, results, strict=True):
-        if isinstance(result, MessageSizeTooLargeError):  # the broker's limit
-            resends.append(await producer.send(topics.DLQ, cut_letter(letter)))
+        if isinstance(result, MessageSizeTooLargeError):
+            refused.append(letter)
         elif isinstance(result, BaseException):
             raise result
-    await asyncio.gather(*resends)
+    return refused
 
 
 async def _send(producer: AIOKafkaProducer, letter: bytes) -> asyncio.Future[Any]:
@@ -76,6 +86,15 @@ def cut_letter(letter: bytes) -> bytes:
         value is not None and len(value) > CUT_BYTES
     )
     log.warning("dead letter of %s (%d bytes) cut: too large for the broker", where, len(letter))
+    return orjson.dumps(fields)
+
+
+def bare_letter(letter: bytes) -> bytes:
+    """`letter` without any of its record's bytes: where the record is, why, and its size."""
+    fields: dict[str, Any] = orjson.loads(letter)
+    fields["reason"] = str(fields["reason"])[:CUT_REASON_CHARS]
+    fields |= {"key_base64": None, "value_base64": None, "value_text": None}
+    fields["value_truncated"] = fields.get("value_bytes") is not None
     return orjson.dumps(fields)
 
 

@@ -6,7 +6,8 @@ FINAL yields the current set, deleted ones dropped.
 A row saved before a check of today's existed (a URL with port 99999, say) still reads, so the
 pages list it and the user can fix or delete it; it is counted and logged as it is read, and the
 dispatcher skips it until it is fixed (config_table.py). A row that fails any other check is
-left out of the list, counted and logged, so one row never breaks the list or the start-up.
+left out of the list, counted and logged (once per row and process), so one row never breaks
+the list or the start-up.
 """
 
 from __future__ import annotations
@@ -84,11 +85,17 @@ def check_usable(config: PostbackConfig) -> None:
         PostbackConfig.model_validate(config.model_dump())
 
 
+# Stored configurations already counted and logged: each once per process, not once per read.
+_reported: set[tuple[object, object]] = set()
+
+
 def _stored(row: Row) -> PostbackConfig | None:
     try:
         return PostbackConfig.model_validate(row)
     except ValidationError as exc:
-        contained("query-api", "configuration", f"stored postback {row.get('id')}", exc)
+        if (row.get("id"), row.get("version")) not in _reported:
+            _reported.add((row.get("id"), row.get("version")))
+            contained("query-api", "configuration", f"stored postback {row.get('id')}", exc)
     try:
         return _UncheckedUrlConfig.model_validate(row)
     except ValidationError:
