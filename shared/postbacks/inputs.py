@@ -129,14 +129,38 @@ def parse_input(topic: str, value: bytes | None) -> ClickInput:
 
 def _json_document(value: bytes) -> Any:
     try:
-        return json.loads(value, parse_float=Decimal)
+        return json.loads(value, parse_float=_number)
     except UnicodeDecodeError as exc:
         raise ValueError(f"not valid JSON: the bytes are not UTF-8 ({exc.reason})") from exc
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON: {exc}") from exc
 
 
-_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+class OutOfRange:
+    """A JSON number no field can hold. Kept out of Decimal: pydantic turns a Decimal into an
+    int for an id field, and 1e999999999 as an int has a billion digits (minutes of CPU and
+    gigabytes, found by tests/e2e/test_poison_containment.py). Every field refuses this
+    object at once, by name."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text[:40]
+
+    def __repr__(self) -> str:
+        return f"{self._text} (more than {NUMBER_DIGITS} digits before or after the point)"
+
+
+NUMBER_DIGITS = 40  # amounts hold 40 digits, ids 20: no field holds a number past this
+
+
+def _number(text: str) -> Decimal | OutOfRange:
+    """A JSON number with a fraction or an exponent (msgspec and json hand over its text)."""
+    value = Decimal(text)
+    if value.is_finite() and -NUMBER_DIGITS <= value.adjusted() <= NUMBER_DIGITS:
+        return value
+    return OutOfRange(text)
+
+
+_DECODER = msgspec.json.Decoder(float_hook=_number)
 
 # Python's json accepts an escaped lone surrogate ("\\ud800") and yields a str that no UTF-8
 # encoder takes: orjson and msgspec refuse it when the dispatcher encodes the attempt, which would

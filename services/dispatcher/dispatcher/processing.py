@@ -20,7 +20,7 @@ from postbacks.configs import PostbackConfig
 from postbacks.containment import contained, record_name
 from postbacks.dead_letters import KafkaRecord, dead_letter
 from postbacks.fire_requests import FireRequest
-from postbacks.inputs import ClickInput, parse_input
+from postbacks.inputs import ClickInput, OutOfRange, parse_input
 
 
 def rejection_reason(exc: Exception) -> str:
@@ -29,7 +29,9 @@ def rejection_reason(exc: Exception) -> str:
         problems = []
         for error in exc.errors(include_url=False):
             where = ".".join(str(p) for p in error["loc"]) or "message"
-            problems.append(f"{where}: {error['msg']}")
+            found = error.get("input")
+            message = f"{found!r} fits no field" if isinstance(found, OutOfRange) else error["msg"]
+            problems.append(f"{where}: {message}")
         return "invalid message: " + "; ".join(problems)
     return f"invalid message: {exc}"
 
