@@ -13,11 +13,18 @@ from query_api.dispatcher_publisher import DispatcherPublisher
 
 
 @pytest.fixture
-async def api(kafka_topics: str, embedded_store: EmbeddedStore) -> AsyncIterator[httpx.AsyncClient]:
+async def publisher(kafka_topics: str) -> AsyncIterator[DispatcherPublisher]:
     publisher = DispatcherPublisher(kafka_topics)
     await publisher.start()
+    yield publisher
+    await publisher.stop()
+
+
+@pytest.fixture
+async def api(
+    embedded_store: EmbeddedStore, publisher: DispatcherPublisher
+) -> AsyncIterator[httpx.AsyncClient]:
     app = build_app(embedded_store, publisher)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         yield client
-    await publisher.stop()

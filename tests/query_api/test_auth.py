@@ -70,14 +70,6 @@ def logs() -> Iterator[list[str]]:
 
 
 @pytest.fixture
-async def publisher(kafka_topics: str) -> AsyncIterator[DispatcherPublisher]:
-    publisher = DispatcherPublisher(kafka_topics)
-    await publisher.start()
-    yield publisher
-    await publisher.stop()
-
-
-@pytest.fixture
 def app(embedded_store: EmbeddedStore, publisher: DispatcherPublisher) -> FastAPI:
     return build_app(embedded_store, publisher, tokens=TokenTable(TOKENS))
 

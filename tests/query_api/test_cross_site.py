@@ -44,14 +44,6 @@ REBOUND_HOSTS = ["rebound.example:{port}", "localhost.evil.example", "10.0.0.1:{
 
 
 @pytest.fixture
-async def publisher(kafka_topics: str) -> AsyncIterator[DispatcherPublisher]:
-    publisher = DispatcherPublisher(kafka_topics)
-    await publisher.start()
-    yield publisher
-    await publisher.stop()
-
-
-@pytest.fixture
 def app(embedded_store: EmbeddedStore, publisher: DispatcherPublisher) -> FastAPI:
     """The API as `postbacks dev` serves it without tokens."""
     return build_app(embedded_store, publisher)

@@ -47,14 +47,6 @@ async def insert_attempts(store: EmbeddedStore, times: Sequence[datetime], name:
     await store.insert_json(TABLE, rows)
 
 
-@pytest.fixture
-async def publisher(kafka_topics: str) -> AsyncIterator[DispatcherPublisher]:
-    publisher = DispatcherPublisher(kafka_topics)
-    await publisher.start()
-    yield publisher
-    await publisher.stop()
-
-
 Serve = Callable[[QueryLimits], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
