@@ -35,7 +35,7 @@ def check_url_template(value: str) -> None:
     if parts.scheme not in ("http", "https"):
         raise ValueError("url must start with http:// or https://")
     if "{" in parts.netloc:
-        raise ValueError("url: macros may stand in the path and the query, not in the host or port")
+        raise ValueError("macros may stand in the path and the query, not in the host or port")
     if not parts.hostname:
         raise ValueError("url must name a host, e.g. https://publisher.example/postback")
     _check_port(parts)
@@ -48,7 +48,7 @@ def _check_port(parts: SplitResult) -> None:
     except ValueError:
         port = 0
     if port == 0:  # urlsplit gives 0 for ":0", and None when no port is written
-        raise ValueError("url: the port must be a number from 1 to 65535")
+        raise ValueError("the port must be a number from 1 to 65535")
 
 
 def _check_host(host: str) -> None:
@@ -61,13 +61,13 @@ def _check_host(host: str) -> None:
     try:
         ascii_host = host.encode("idna").decode("ascii")
     except UnicodeError as exc:
-        raise ValueError(f"url: {host!r} is not a valid host name ({exc})") from None
+        raise ValueError(f"{host!r} is not a valid host name ({exc})") from None
     name = ascii_host.removesuffix(".")
     if len(name) > HOST_LIMIT:
-        raise ValueError(f"url: the host name is longer than {HOST_LIMIT} characters")
+        raise ValueError(f"the host name is longer than {HOST_LIMIT} characters")
     for label in name.split("."):
         if not _LABEL.fullmatch(label.lower()):
             raise ValueError(
-                f"url: {host!r} is not a valid host name (each part between dots must be 1 to "
+                f"{host!r} is not a valid host name (each part between dots must be 1 to "
                 "63 letters, digits, '-' or '_', not starting or ending with '-')"
             )

@@ -3,9 +3,12 @@ bound it is refused naming the field (a dead letter), and refused at once, whate
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
-from dispatcher.processing import rejection_reason
+from dispatcher.config_table import ConfigTable
+from dispatcher.kafka_inputs import Record
+from dispatcher.processing import plan, rejection_reason
 from postbacks import topics
 from postbacks.inputs import ConversionInput, parse_input
 
@@ -53,3 +56,11 @@ def test_values_at_their_bounds_are_kept() -> None:
     assert message.offer_id == 2**64 - 1
     assert isinstance(message, ConversionInput)
     assert str(message.payout) == "12345678901234567890.12345678901234567890"
+
+
+@pytest.mark.parametrize("value", [b"[" * 100_000, b'{"a":' * 100_000])
+def test_json_nested_too_deeply_is_a_dead_letter_that_says_so(value: bytes) -> None:
+    decided = plan(ConfigTable(), Record(topics.CONVERSIONS, 0, 9, None, value))
+    assert decided.jobs == []
+    assert decided.dead_letter is not None
+    assert orjson.loads(decided.dead_letter)["reason"] == "invalid message: JSON nested too deeply"

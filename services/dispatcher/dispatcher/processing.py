@@ -61,6 +61,8 @@ def plan(table: ConfigTable, record: KafkaRecord) -> Plan:
         return Plan(_jobs(table, record))
     except (ValidationError, ValueError) as exc:
         reason = rejection_reason(exc)
+    except RecursionError:  # msgspec's decoder, on arrays or objects nested past its depth
+        reason = "invalid message: JSON nested too deeply"
     except Exception as exc:  # see postbacks.containment
         where = record_name(record.topic, record.partition, record.offset)
         reason = contained("dispatcher", "input", where, exc)
