@@ -110,7 +110,7 @@ async def test_an_unusable_configuration_and_its_test_fire_do_not_stop_the_other
         assert contained("dispatcher", "configuration") - before == 2
 
 
-def _attempt(server_response: str) -> Attempt:
+def failed_attempt(server_response: str) -> Attempt:
     return Attempt(
         attempt_id=str(uuid.uuid4()),
         attempted_at=datetime.now(UTC),
@@ -147,7 +147,7 @@ async def test_an_attempt_record_the_broker_refuses_is_logged_slimmed_down(
     progress = tracker.begin(Partition(topics.CONVERSIONS, 0), 0, 2)
     outputs.expect(2)
     try:
-        fits, too_large = _attempt("short answer"), _attempt("x" * 4000)
+        fits, too_large = failed_attempt("short answer"), failed_attempt("x" * 4000)
         assert outputs.offer_attempt(fits, (progress, 0))
         assert outputs.offer_attempt(too_large, (progress, 0))
         await outputs.flush(10)
