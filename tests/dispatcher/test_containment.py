@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -15,15 +14,14 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
 
 from dispatcher import delivery
-from dispatcher.attempt import Attempt
 from dispatcher.kafka_publisher import KafkaPublisher
 from dispatcher.offsets import OffsetTracker, Partition
 from dispatcher.outputs import Outputs
 from dispatcher.rendering import render
 from postbacks import topics
-from postbacks.attempts import AttemptStatus, HttpMethod, PostbackType, Trigger
 from postbacks.kafka_admin import ensure_topics
 from tests.dispatcher import hostile
+from tests.dispatcher.attempts import failed_attempt
 from tests.dispatcher.stack import attempts, committed_total, config, dispatcher, publish, settings
 from tests.kafka_topics import read_topic
 
@@ -108,31 +106,6 @@ async def test_an_unusable_configuration_and_its_test_fire_do_not_stop_the_other
             assert "port must be a number from 1 to 65535" in letters[0]["reason"]
             assert not task.done()
         assert contained("dispatcher", "configuration") - before == 2
-
-
-def failed_attempt(server_response: str) -> Attempt:
-    return Attempt(
-        attempt_id=str(uuid.uuid4()),
-        attempted_at=datetime.now(UTC),
-        status=AttemptStatus.FAILED,
-        postback_id=uuid.uuid4(),
-        postback_name="pb",
-        postback_type=PostbackType.CONVERSION,
-        offer_id=1,
-        publisher_id=1,
-        event_id="",
-        transaction_id="tx",
-        response_code=500,
-        url="http://pub.example/pb?" + "q" * 3000,
-        method=HttpMethod.GET,
-        error="HTTP 500 Internal Server Error",
-        server_response=server_response,
-        latency_ms=3,
-        trigger=Trigger.AUTO,
-        refire_of=None,
-        attempt_number=1,
-        source='{"transaction_id": "tx"}',
-    )
 
 
 async def test_an_attempt_record_the_broker_refuses_is_logged_slimmed_down(

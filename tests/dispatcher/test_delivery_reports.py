@@ -17,7 +17,7 @@ from dispatcher.offsets import OffsetTracker, Partition, PartitionProgress
 from dispatcher.outputs import Outputs
 from postbacks import topics
 from postbacks.kafka_admin import ensure_topics
-from tests.dispatcher.test_containment import failed_attempt
+from tests.dispatcher.attempts import failed_attempt
 from tests.kafka_topics import read_topic
 
 TOO_LARGE = KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, "Broker: Message size too large")
