@@ -18,6 +18,9 @@ from __future__ import annotations
 import logging
 
 from prometheus_client import Counter
+from pydantic import ValidationError
+
+from postbacks.inputs import OutOfRange
 
 CONTAINED = Counter(
     "postbacks_contained_errors_total",
@@ -45,3 +48,15 @@ def contained(service: str, stage: str, item: str, exc: BaseException) -> str:
 def record_name(topic: str, partition: int, offset: int) -> str:
     """How a log line names a Kafka record."""
     return f"{topic}[{partition}]@{offset}"
+
+
+def problems(exc: ValidationError, whole: str) -> str:
+    """A validation refusal in words, `field: problem` for each error (`whole` names the item
+    when the error is about all of it), for a dead letter's or a log line's reason."""
+    found = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in error["loc"]) or whole
+        value = error.get("input")
+        message = f"{value!r} fits no field" if isinstance(value, OutOfRange) else error["msg"]
+        found.append(f"{where}: {message}")
+    return "; ".join(found)

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from postbacks import topics
 from postbacks.attempts import PostbackType
 from postbacks.configs import PostbackConfig
+from postbacks.containment import problems
 from postbacks.inputs import ClickInput, ConversionInput, EventInput
 
 TOPIC_TYPES = {
@@ -58,7 +59,7 @@ class ConfigTable:
             if current is None or _version_of(value) >= current.version:
                 self._put(config_id, None)
             raise ValueError(
-                f"postback {config_id} is invalid and not fired: {_problems(exc)}"
+                f"postback {config_id} is invalid and not fired: {problems(exc, 'configuration')}"
             ) from None
         current = self._configs.get(config_id)
         # The topic is ordered per key, so versions only go up; the check guards against a
@@ -98,13 +99,6 @@ def _version_of(value: bytes) -> int:
     except (orjson.JSONDecodeError, AttributeError):
         return 0
     return version if isinstance(version, int) else 0
-
-
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'configuration'}: {e['msg']}"
-        for e in exc.errors(include_url=False)
-    )
 
 
 def _matches(config: PostbackConfig, kind: PostbackType, message: ClickInput) -> bool:

@@ -35,7 +35,7 @@ from dispatcher.offsets import PartitionProgress
 from dispatcher.work import PublishFailed
 from postbacks import topics
 from postbacks.attempts import TEXT_LIMITS, clipped
-from postbacks.containment import contained
+from postbacks.containment import contained, record_name
 
 Ack = tuple[PartitionProgress, int]  # the input's progress, and its offset
 Record = tuple[str, bytes, Done, bytes, int]  # topic, value, done, key, partition
@@ -107,7 +107,8 @@ class Outputs:
         so the input is committed instead of holding its partition forever."""
         progress, offset = ack
         topic, partition = progress.partition
-        contained("dispatcher", "publish", f"{topic}[{partition}]@{offset}", ValueError(reason))
+        where = record_name(topic, partition, offset)
+        contained("dispatcher", "publish", where, ValueError(reason))
         progress.finish_part(offset)
         self.settle()
 
@@ -221,7 +222,7 @@ class Outputs:
     def _unforeseen(self, ack: Ack, exc: Exception) -> None:
         progress, offset = ack
         topic, partition = progress.partition
-        where = f"the delivery report of {topic}[{partition}]@{offset}"
+        where = f"the delivery report of {record_name(topic, partition, offset)}"
         self._stop(contained("dispatcher", "publish", where, exc))
 
     def _stop(self, reason: str) -> None:

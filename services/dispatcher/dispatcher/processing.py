@@ -17,22 +17,16 @@ from pydantic import ValidationError
 from dispatcher.config_table import ConfigTable
 from postbacks import topics
 from postbacks.configs import PostbackConfig
-from postbacks.containment import contained, record_name
+from postbacks.containment import contained, problems, record_name
 from postbacks.dead_letters import KafkaRecord, dead_letter
 from postbacks.fire_requests import FireRequest
-from postbacks.inputs import ClickInput, OutOfRange, parse_input
+from postbacks.inputs import ClickInput, parse_input
 
 
 def rejection_reason(exc: Exception) -> str:
     """Why an input was refused, naming each bad field."""
     if isinstance(exc, ValidationError):
-        problems = []
-        for error in exc.errors(include_url=False):
-            where = ".".join(str(p) for p in error["loc"]) or "message"
-            found = error.get("input")
-            message = f"{found!r} fits no field" if isinstance(found, OutOfRange) else error["msg"]
-            problems.append(f"{where}: {message}")
-        return "invalid message: " + "; ".join(problems)
+        return "invalid message: " + problems(exc, "message")
     return f"invalid message: {exc}"
 
 
