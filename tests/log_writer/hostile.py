@@ -1,7 +1,8 @@
 """Generated batches of attempt records, valid and hostile, each labelled with its fate.
 
-The labels follow the contract (design §6, postbacks.attempts' bounds and the table's types),
-not the log-writer's code: a record is hostile because of what it is, whatever the check does.
+The labels follow the contract (postbacks.attempts.AttemptRecord, its TEXT_LIMITS and the
+table's types), not the log-writer's code: a record is hostile because of what it is, whatever
+the check does.
 """
 
 from __future__ import annotations
