@@ -28,8 +28,9 @@ from postbacks.kafka_admin import ensure_topics
 from postbacks.ops_server import serve_asgi
 from postbacks.store import Store
 from query_api.app import build_app
+from query_api.dependencies import services_of
 from query_api.dispatcher_publisher import DispatcherPublisher
-from query_api.log_reader import LogStore
+from query_api.logs.reader import LogStore
 
 HOST = "127.0.0.1"
 
@@ -62,15 +63,12 @@ class RunningApi:
     @property
     def read_store(self) -> LogStore:
         """The store the log routes read (the app may wrap the real one in guardrails)."""
-        store: LogStore = self.app.state.store
-        return store
+        return services_of(self.app).log_store
 
     @property
     def default_window(self) -> timedelta | None:
         """The time window the app gives a log query without `from`, if it has one."""
-        limits = getattr(self.app.state, "limits", None)
-        window = getattr(limits, "default_window", None)
-        return window if isinstance(window, timedelta) else None
+        return services_of(self.app).limits.default_window
 
     def has_route(self, path: str) -> bool:
         """Whether the app serves `path` (as its OpenAPI document lists it)."""

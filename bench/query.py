@@ -40,7 +40,7 @@ from bench.scenario import Scenario
 from bench.timing import Call, Latency, Rejected, Throughput, closed_loop, measure, measure_pair
 from postbacks.store.chdb_backend import EmbeddedStore, shared_session
 from postbacks.store.schema import apply_schema
-from query_api.log_reader import TABLE, LogStore
+from query_api.logs.reader import TABLE, LogStore
 
 DATABASE = "bench_query"
 PAGE_LIMIT = 50

@@ -23,9 +23,9 @@ import orjson
 
 from bench.timing import Call, Rejected
 from postbacks.store import Store
-from query_api import log_reader
-from query_api.log_filters import LogQuery, parse_log_query, where_clause
-from query_api.log_reader import LogStore
+from query_api.logs import reader as log_reader
+from query_api.logs.filters import LogQuery, parse_log_query, where_clause
+from query_api.logs.reader import LogStore
 
 LOGS = "/api/v1/logs"
 COUNT = "/api/v1/logs/count"
@@ -116,9 +116,10 @@ def api_call(client: aiohttp.ClientSession, case: Case, verify: bool = False) ->
 def direct_call(store: LogStore, case: Case, window: timedelta | None = None) -> Call:
     """What the route does for the case, minus HTTP: parse, then read `store`.
 
-    `store` should be the one the routes read (`app.state.store`, which may wrap the real one
-    in guardrails), and `window` the API's default time window, if it has one: the API adds
-    `from` = now - window to a query without it before the route parses it, and so does this.
+    `store` should be the one the routes read (`services_of(app).log_store`, which may wrap
+    the real one in guardrails), and `window` the API's default time window, if it has one: the
+    API adds `from` = now - window to a query without it before the route parses it, and so
+    does this.
     """
 
     def query() -> LogQuery:
@@ -149,7 +150,7 @@ CountFunction = Callable[[LogStore, LogQuery], Awaitable[object]]
 
 def count_function() -> CountFunction | None:
     """The reader behind `GET /api/v1/logs/count`, wherever the query-api keeps it, if any."""
-    for module_name in ("query_api.log_counts", "query_api.log_reader"):
+    for module_name in ("query_api.logs.counts", "query_api.logs.reader"):
         try:
             module = importlib.import_module(module_name)
         except ImportError:

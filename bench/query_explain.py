@@ -20,7 +20,7 @@ from postbacks.store import Params, Row, Store
 from postbacks.store.chdb_backend import text_param
 from postbacks.store.protocol import QuerySettings
 from postbacks.store.sql import select_settings
-from query_api.log_reader import LogStore
+from query_api.logs.reader import LogStore
 
 
 class RecordingStore:

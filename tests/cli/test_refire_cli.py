@@ -16,7 +16,7 @@ from typer.testing import CliRunner, Result
 from postbacks.attempts import AttemptRecord
 from postbacks_cli.main import app as cli
 from postbacks_cli.refire import RefireFailed, parse_moment, selection
-from query_api.log_reader import TABLE
+from query_api.logs.reader import TABLE
 from tests.e2e.receivers import Receiver, receiver
 from tests.e2e.system import System
 

@@ -12,7 +12,7 @@ import pytest
 from postbacks.attempts import AttemptRecord
 from postbacks.store.chdb_backend import EmbeddedStore
 from query_api.failure_stats import failure_rates, parse_stats_query
-from query_api.log_filters import InvalidLogQuery
+from query_api.logs.filters import InvalidLogQuery
 
 POSTBACKS = [(uuid.uuid4(), f"pb-{i}") for i in range(3)]
 

@@ -22,10 +22,11 @@ from postbacks.store import Store, StoreQueryError
 from postbacks.store.chdb_backend import EmbeddedStore
 from postbacks.store.server_backend import ServerStore
 from query_api.app import build_app
+from query_api.dependencies import services_of
 from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.errors import ApiError, Busy, QueryTooLarge, QueryTooSlow
 from query_api.guardrails import GuardedStore, QueryLimits
-from query_api.log_reader import TABLE, format_time
+from query_api.logs.reader import TABLE, format_time
 from query_api.settings import QueryApiSettings
 from tests.store.clickhouse_http_front import ClickHouseHttpFront
 
@@ -224,7 +225,7 @@ async def test_all_slots_taken_is_a_503_with_retry_after(
 ) -> None:
     limits = QueryLimits(max_concurrent_queries=2, queue_wait_seconds=0.05)
     app = build_app(embedded_store, publisher, tokens=None, limits=limits)
-    slots = app.state.store.slots
+    slots = services_of(app).log_store.slots
     async with client_of(app) as api:
         await slots.acquire()
         await slots.acquire()

@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 from postbacks.attempts import AttemptRecord
 from postbacks.store import Params, Row, StoreError
 from postbacks.store.chdb_backend import EmbeddedStore
-from query_api.log_counts import count_logs
-from query_api.log_export import COLUMNS, export_csv, start_export
-from query_api.log_filters import parse_log_query
-from query_api.log_reader import TABLE
+from query_api.logs.counts import count_logs
+from query_api.logs.export import COLUMNS, export_csv, start_export
+from query_api.logs.filters import parse_log_query
+from query_api.logs.reader import TABLE
 from tests.query_api.test_log_reader import clickhouse_order, insert
 
 HEADER = [
@@ -180,7 +180,7 @@ async def test_an_attempt_written_twice_exports_once(embedded_store: EmbeddedSto
     parsed = [list(csv.reader(io.StringIO(c.decode("utf-8-sig"), newline=""))) for c in chunks]
     assert [len(p) for p in parsed] == [8, 7, 7, 7, 7, 7, 7, 1]  # the header rides with page 1
     assert [row for p in parsed for row in p] == [HEADER, *map(csv_row, newest_first(RECORDS[:50]))]
-    # The count is a plain count() (log_counts.py says why): the copies count until the merge.
+    # The count is a plain count() (logs/counts.py says why): the copies count until the merge.
     assert await count_logs(embedded_store, parse_log_query([])) == 100
     await embedded_store.execute(f"SYSTEM START MERGES {embedded_store.table(TABLE)}")
     await embedded_store.execute(f"OPTIMIZE TABLE {embedded_store.table(TABLE)} FINAL")

@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from query_api.log_cursor import (
+from query_api.logs.cursor import (
     CursorError,
     CursorPosition,
     after_condition,
     decode_cursor,
     encode_cursor,
 )
-from query_api.log_filters import (
+from query_api.logs.filters import (
     DEFAULT_LIMIT,
     FILTERABLE_COLUMNS,
     ColumnFilter,

@@ -18,8 +18,8 @@ import pytest
 
 from postbacks.attempts import AttemptRecord
 from postbacks.store.chdb_backend import EmbeddedStore
-from query_api.log_filters import parse_log_query
-from query_api.log_reader import TABLE, LogPage, read_attempt, read_logs
+from query_api.logs.filters import parse_log_query
+from query_api.logs.reader import TABLE, LogPage, read_attempt, read_logs
 
 BASE = datetime(2026, 11, 28, 1, 2, 3, 456_000, tzinfo=UTC)
 BIG = 2**53 + 1  # not exact as a float: catches a JSON path that goes through doubles

@@ -16,8 +16,8 @@ from postbacks.store.chdb_backend import EmbeddedStore
 from query_api.app import build_app
 from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.guardrails import GuardedStore, QueryLimits
-from query_api.refire_runner import RefireRunner
-from query_api.refire_settings import RefireSettings
+from query_api.refires.runner import RefireRunner
+from query_api.refires.settings import RefireSettings
 from tests.e2e.receivers import Receiver, receiver
 
 MAX_PAIRS = 5

@@ -20,10 +20,10 @@ from postbacks.embedded_broker import free_port
 from postbacks.fire_requests import FireRequest
 from query_api.app import build_app
 from query_api.auth import TokenTable
-from query_api.log_filters import parse_log_query
-from query_api.log_reader import TABLE
-from query_api.refire_jobs import JobState, RefireJob
-from query_api.refire_selection import Pair, PairPosition
+from query_api.logs.filters import parse_log_query
+from query_api.logs.reader import TABLE
+from query_api.refires.jobs import JobState, RefireJob
+from query_api.refires.selection import Pair, PairPosition
 from query_api.service import QueryApi
 from query_api.settings import QueryApiSettings
 from tests.kafka_topics import read_topic

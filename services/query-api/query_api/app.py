@@ -14,18 +14,21 @@ from postbacks.ops_server import (
     store_problem,
 )
 from postbacks.store import Store
-from query_api import auth, log_routes, postback_routes, refire_routes, stats_routes
+from query_api import auth, postback_routes, stats_routes
 from query_api.auth import TokenTable
 from query_api.config_repository import ConfigRepository
 from query_api.cross_site import CrossSiteGuard
+from query_api.dependencies import Services, attach
 from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.errors import install_error_handlers
 from query_api.fire_testing import FireTester
 from query_api.guardrails import GuardedStore, QueryLimits
+from query_api.logs import routes as log_routes
 from query_api.pages import mount_pages
 from query_api.postback_service import PostbackService
-from query_api.refire_runner import RefireRunner
-from query_api.refire_settings import RefireSettings
+from query_api.refires import routes as refire_routes
+from query_api.refires.runner import RefireRunner
+from query_api.refires.settings import RefireSettings
 
 
 def build_app(
@@ -56,14 +59,17 @@ def build_app(
         version="0.1.0",
         summary="Postback configurations and the log of every postback attempt.",
     )
-    # The store the log and stats routes read: each query in a slot, under the limits.
-    app.state.store = GuardedStore(store, limits)
-    app.state.lookup_store = app.state.store.for_lookups()
-    app.state.limits = limits
-    app.state.postbacks = PostbackService(ConfigRepository(store), publisher)
-    app.state.fire_tester = FireTester(publisher, store)
-    app.state.publisher = publisher
-    app.state.refires = refires or RefireRunner(store, app.state.store, publisher, RefireSettings())
+    log_store = GuardedStore(store, limits)
+    services = Services(
+        log_store=log_store,
+        lookup_store=log_store.for_lookups(),
+        limits=limits,
+        postbacks=PostbackService(ConfigRepository(store), publisher),
+        fire_tester=FireTester(publisher, store),
+        publisher=publisher,
+        refires=refires or RefireRunner(store, log_store, publisher, RefireSettings()),
+    )
+    attach(app, services)
 
     app.router.routes.extend(ops_routes(_readiness(store, publisher, extra_checks)))
     # Dependencies run in order: the token first, so a request without one learns only that.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, cast
 
 from postbacks.store import Params, Row
-from query_api.log_filters import InvalidLogQuery, LogQuery, parse_log_query, where_clause
+from query_api.logs.filters import InvalidLogQuery, LogQuery, parse_log_query, where_clause
 
 ROLLUP = "postback_attempts_by_minute"
 GroupBy = Literal["publisher", "offer", "postback", "response_code"]

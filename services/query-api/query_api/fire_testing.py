@@ -22,7 +22,7 @@ from postbacks.inputs import ConversionStatus
 from query_api.config_repository import check_usable
 from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.errors import ApiError, field_errors
-from query_api.log_reader import LogStore, read_attempt
+from query_api.logs.reader import LogStore, read_attempt
 
 # Beyond the postback's own timeout: the dispatcher's batch wait and the log-writer's flush.
 PIPELINE_ALLOWANCE_S = 15.0

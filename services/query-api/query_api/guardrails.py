@@ -11,7 +11,7 @@
   `queue_wait_seconds` for a slot, then the request gets 503 with Retry-After.
 
 The last two apply to every query the log and stats routes send: they read through a
-GuardedStore, which build_app puts where the routes find their store (app.state.store).
+GuardedStore, which build_app hands the log and stats routes (dependencies.LogReads).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from datetime import timedelta
 from postbacks.store import Params, Row, Store, StoreQueryError
 from postbacks.store.protocol import QuerySettings
 from query_api.errors import ApiError, BadRequest, Busy, QueryTooLarge, QueryTooSlow
-from query_api.log_cursor import MIN_MILLIS
-from query_api.log_filters import LogQuery
+from query_api.logs.cursor import MIN_MILLIS
+from query_api.logs.filters import LogQuery
 
 log = logging.getLogger(__name__)
 

@@ -5,40 +5,34 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Response
 
 from postbacks.configs import PostbackConfig, PostbackConfigIn
-from query_api.fire_testing import FireTester
-from query_api.postback_service import PostbackService
+from query_api.dependencies import Postbacks, Tester
 
 router = APIRouter(prefix="/api/v1/postbacks", tags=["postbacks"])
 
 
-def _service(request: Request) -> PostbackService:
-    service: PostbackService = request.app.state.postbacks
-    return service
-
-
 @router.post("", status_code=201)
-async def create_postback(payload: PostbackConfigIn, request: Request) -> PostbackConfig:
-    return await _service(request).create(payload)
+async def create_postback(payload: PostbackConfigIn, service: Postbacks) -> PostbackConfig:
+    return await service.create(payload)
 
 
 @router.get("")
-async def list_postbacks(request: Request) -> dict[str, list[PostbackConfig]]:
-    return {"items": await _service(request).repository.list()}
+async def list_postbacks(service: Postbacks) -> dict[str, list[PostbackConfig]]:
+    return {"items": await service.repository.list()}
 
 
 @router.get("/{postback_id}")
-async def read_postback(postback_id: UUID, request: Request) -> PostbackConfig:
-    return await _service(request).get(postback_id)
+async def read_postback(postback_id: UUID, service: Postbacks) -> PostbackConfig:
+    return await service.get(postback_id)
 
 
 @router.put("/{postback_id}")
 async def replace_postback(
-    postback_id: UUID, payload: PostbackConfigIn, request: Request
+    postback_id: UUID, payload: PostbackConfigIn, service: Postbacks
 ) -> PostbackConfig:
-    return await _service(request).replace(postback_id, payload)
+    return await service.replace(postback_id, payload)
 
 
 @router.post(
@@ -51,15 +45,15 @@ async def replace_postback(
 )
 async def fire_test_postback(
     postback_id: UUID,
-    request: Request,
+    service: Postbacks,
+    tester: Tester,
     sample: Annotated[dict[str, Any] | None, Body()] = None,
 ) -> dict[str, Any]:
-    config = await _service(request).get(postback_id)
-    tester: FireTester = request.app.state.fire_tester
+    config = await service.get(postback_id)
     return await tester.fire(config, sample)
 
 
 @router.delete("/{postback_id}", status_code=204)
-async def delete_postback(postback_id: UUID, request: Request) -> Response:
-    await _service(request).delete(postback_id)
+async def delete_postback(postback_id: UUID, service: Postbacks) -> Response:
+    await service.delete(postback_id)
     return Response(status_code=204)

@@ -12,8 +12,8 @@ from query_api.app import build_app
 from query_api.config_repository import ConfigRepository
 from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.guardrails import GuardedStore
-from query_api.refire_runner import RefireRunner
-from query_api.refire_settings import RefireSettings
+from query_api.refires.runner import RefireRunner
+from query_api.refires.settings import RefireSettings
 from query_api.settings import QueryApiSettings
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from query_api.dependencies import LogReads
 from query_api.errors import BadRequest
 from query_api.failure_stats import failure_rates, parse_stats_query
-from query_api.log_filters import InvalidLogQuery
+from query_api.logs.filters import InvalidLogQuery
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 
@@ -22,10 +23,10 @@ router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
         "publisher_id, offer_id, response_code; `from`/`to` (RFC 3339, minute resolution)."
     ),
 )
-async def failure_rate(request: Request) -> dict[str, Any]:
+async def failure_rate(request: Request, store: LogReads) -> dict[str, Any]:
     try:
         query = parse_stats_query(request.query_params.multi_items())
-        items = await failure_rates(request.app.state.store, query)
+        items = await failure_rates(store, query)
     except InvalidLogQuery as exc:
         raise BadRequest(str(exc)) from exc
     return {"group_by": query.group_by, "bucket": query.bucket, "items": items}

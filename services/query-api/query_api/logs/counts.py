@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from query_api.log_filters import LogQuery, where_clause
-from query_api.log_reader import TABLE, LogStore
+from query_api.logs.filters import LogQuery, where_clause
+from query_api.logs.reader import TABLE, LogStore
 
 
 async def count_logs(store: LogStore, query: LogQuery) -> int:

@@ -23,14 +23,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from query_api.auth import LOGS_READ, POSTBACKS_WRITE, Access
+from query_api.dependencies import AllServices, Limits, Refires
 from query_api.errors import BadRequest, NotFound
 from query_api.fire_testing import wait_for_attempt
-from query_api.guardrails import within_window
-from query_api.log_filters import InvalidLogQuery, LogQuery, parse_log_query
-from query_api.log_routes import MAX_QUERY_PARAMETERS
-from query_api.refire_jobs import JobCounts, describe
-from query_api.refire_requests import RefireTimeout, read_refirable, refire_request
-from query_api.refire_runner import RefireRunner
+from query_api.guardrails import QueryLimits, within_window
+from query_api.logs.filters import InvalidLogQuery, LogQuery, parse_log_query
+from query_api.logs.routes import MAX_QUERY_PARAMETERS
+from query_api.refires.jobs import JobCounts, describe
+from query_api.refires.requests import RefireTimeout, read_refirable, refire_request
 
 REFIRES = Access(reading=(LOGS_READ,), writing=(POSTBACKS_WRITE,))
 
@@ -39,11 +39,6 @@ router = APIRouter(prefix="/api/v1", tags=["refires"])
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 _NONE = JobCounts()
-
-
-def _runner(request: Request) -> RefireRunner:
-    runner: RefireRunner = request.app.state.refires
-    return runner
 
 
 @router.post(
@@ -58,15 +53,15 @@ def _runner(request: Request) -> RefireRunner:
         "deleted one is a 409."
     ),
 )
-async def refire_attempt(attempt_id: UUID, request: Request) -> Any:
+async def refire_attempt(attempt_id: UUID, request: Request, services: AllServices) -> Any:
     unknown = sorted(set(request.query_params) - {"wait"})
     if unknown:
         raise BadRequest(f"unknown parameter {unknown[0]!r}; this endpoint takes only 'wait'")
     wait = _flag(request, "wait")
-    store = request.app.state.lookup_store
+    store = services.lookup_store
     record = await read_refirable(store, attempt_id)
     postback_id = UUID(record["postback_id"])
-    config = await request.app.state.postbacks.repository.get(postback_id)
+    config = await services.postbacks.repository.get(postback_id)
     fire = refire_request(
         config,
         postback_id=postback_id,
@@ -74,7 +69,7 @@ async def refire_attempt(attempt_id: UUID, request: Request) -> Any:
         refire_of=attempt_id,
         attempt_id=uuid.uuid4(),
     )
-    await request.app.state.publisher.request_fire(fire)
+    await services.publisher.request_fire(fire)
     if wait:
         attempt = await wait_for_attempt(
             store, fire.attempt_id, fire.postback.timeout_ms / 1000, "re-fire", RefireTimeout
@@ -99,10 +94,9 @@ async def refire_attempt(attempt_id: UUID, request: Request) -> Any:
         "Follow the job at GET /api/v1/refires/{job_id}."
     ),
 )
-async def start_refire(request: Request) -> Any:
+async def start_refire(request: Request, runner: Refires, limits: Limits) -> Any:
     dry_run = _flag(request, "dry_run")
-    filters, query = _selection(request)
-    runner = _runner(request)
+    filters, query = _selection(request, limits)
     if dry_run:
         return JSONResponse({"count": await runner.dry_run(query)}, status_code=200)
     job = await runner.submit(filters, query)
@@ -113,8 +107,8 @@ async def start_refire(request: Request) -> Any:
 
 
 @router.get("/refires", description="The newest 100 bulk re-fire jobs, newest first.")
-async def list_refires(request: Request) -> dict[str, list[dict[str, Any]]]:
-    jobs = _runner(request).jobs
+async def list_refires(runner: Refires) -> dict[str, list[dict[str, Any]]]:
+    jobs = runner.jobs
     listed = await jobs.recent()
     counts = await jobs.counts(listed)
     return {"items": [describe(job, counts.get(job.job_id, _NONE)) for job in listed]}
@@ -129,8 +123,8 @@ async def list_refires(request: Request) -> dict[str, list[dict[str, Any]]]:
         "and failed: those attempts as the log has them; pending: published, not logged yet."
     ),
 )
-async def read_refire(job_id: UUID, request: Request) -> dict[str, Any]:
-    jobs = _runner(request).jobs
+async def read_refire(job_id: UUID, runner: Refires) -> dict[str, Any]:
+    jobs = runner.jobs
     job = await jobs.get(job_id)
     if job is None:
         raise NotFound(f"no re-fire job with job_id {job_id}")
@@ -145,7 +139,7 @@ def _flag(request: Request, name: str) -> bool:
     return bool(values) and values[0].lower() in _TRUE
 
 
-def _selection(request: Request) -> tuple[list[tuple[str, str]], LogQuery]:
+def _selection(request: Request, limits: QueryLimits) -> tuple[list[tuple[str, str]], LogQuery]:
     """The filters as given (without dry_run, from, to) and the query with its window frozen."""
     pairs = [(k, v) for k, v in request.query_params.multi_items() if k != "dry_run"]
     if len(pairs) > MAX_QUERY_PARAMETERS:
@@ -159,7 +153,7 @@ def _selection(request: Request) -> tuple[list[tuple[str, str]], LogQuery]:
                 "leave it out"
             )
     try:
-        query = within_window(parse_log_query(pairs), request.app.state.limits)
+        query = within_window(parse_log_query(pairs), limits)
     except InvalidLogQuery as exc:
         raise BadRequest(str(exc)) from exc
     if query.to_ms is None:

@@ -1,6 +1,6 @@
 """Runs bulk re-fire jobs: one at a time, paced, resumable after a restart.
 
-A job pages through its selection (refire_selection) by keyset, a batch at a time. For each
+A job pages through its selection (refires/selection.py) by keyset, a batch at a time. For each
 batch it first records the attempt ids it is about to ask for, then publishes the fire requests
 at no more than POSTBACKS_API_REFIRE_RATE per second, then saves its position. A query-api that
 stops mid-batch leaves the job `running` at its last saved position; the next start resumes it
@@ -26,12 +26,12 @@ from postbacks.store import Store
 from query_api.config_repository import ConfigRepository
 from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.errors import BadRequest, Unavailable
-from query_api.log_filters import LogQuery
-from query_api.log_reader import LogStore
-from query_api.refire_jobs import UNFINISHED, JobRepository, JobState, RefireJob
-from query_api.refire_requests import CannotRefire, refire_request
-from query_api.refire_selection import Pair, PairPosition, count_pairs, select_pairs
-from query_api.refire_settings import RefireSettings
+from query_api.logs.filters import LogQuery
+from query_api.logs.reader import LogStore
+from query_api.refires.jobs import UNFINISHED, JobRepository, JobState, RefireJob
+from query_api.refires.requests import CannotRefire, refire_request
+from query_api.refires.selection import Pair, PairPosition, count_pairs, select_pairs
+from query_api.refires.settings import RefireSettings
 
 log = logging.getLogger(__name__)
 

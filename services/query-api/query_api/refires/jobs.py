@@ -20,10 +20,10 @@ import orjson
 
 from postbacks.clock import now_ms
 from postbacks.store import Params, Row
-from query_api.log_filters import LogQuery, parse_log_query
-from query_api.log_reader import TABLE as ATTEMPTS
-from query_api.log_reader import format_time
-from query_api.refire_selection import Pair, PairPosition
+from query_api.logs.filters import LogQuery, parse_log_query
+from query_api.logs.reader import TABLE as ATTEMPTS
+from query_api.logs.reader import format_time
+from query_api.refires.selection import Pair, PairPosition
 
 JOBS = "postback_refire_jobs"
 JOB_ATTEMPTS = "postback_refire_job_attempts"

@@ -9,13 +9,14 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from query_api.dependencies import Limits, LogReads, Lookups
 from query_api.errors import BadRequest, NotFound
-from query_api.guardrails import within_window
-from query_api.log_counts import count_logs
-from query_api.log_export import export_filename, start_export
-from query_api.log_filters import InvalidLogQuery, LogQuery, parse_log_query
-from query_api.log_models import LogCount, LogPage, LogRecord
-from query_api.log_reader import read_attempt, read_logs
+from query_api.guardrails import QueryLimits, within_window
+from query_api.logs.counts import count_logs
+from query_api.logs.export import export_filename, start_export
+from query_api.logs.filters import InvalidLogQuery, LogQuery, parse_log_query
+from query_api.logs.models import LogCount, LogPage, LogRecord
+from query_api.logs.reader import read_attempt, read_logs
 
 router = APIRouter(prefix="/api/v1/logs", tags=["logs"])
 
@@ -43,8 +44,8 @@ class CsvResponse(StreamingResponse):
         "`next_cursor`)."
     ),
 )
-async def list_logs(request: Request) -> LogPage:
-    page = await read_logs(request.app.state.store, _log_query(request))
+async def list_logs(request: Request, store: LogReads, limits: Limits) -> LogPage:
+    page = await read_logs(store, _log_query(request, limits))
     return LogPage.model_validate({"items": page.items, "next_cursor": page.next_cursor})
 
 
@@ -56,9 +57,11 @@ async def list_logs(request: Request) -> LogPage:
         f"{_FILTERS}; no `limit` or `cursor`."
     ),
 )
-async def logs_count(request: Request) -> LogCount:
-    query = _log_query(request, refused=("limit", "cursor"), why="the count covers every page")
-    return LogCount(count=await count_logs(request.app.state.store, query))
+async def logs_count(request: Request, store: LogReads, limits: Limits) -> LogCount:
+    query = _log_query(
+        request, limits, refused=("limit", "cursor"), why="the count covers every page"
+    )
+    return LogCount(count=await count_logs(store, query))
 
 
 @router.get(
@@ -71,23 +74,27 @@ async def logs_count(request: Request) -> LogCount:
         f"them as formulas. {_FILTERS}; no `limit` or `cursor`."
     ),
 )
-async def logs_export(request: Request) -> CsvResponse:
-    query = _log_query(request, refused=("limit", "cursor"), why="the export holds every row")
+async def logs_export(request: Request, store: LogReads, limits: Limits) -> CsvResponse:
+    query = _log_query(
+        request, limits, refused=("limit", "cursor"), why="the export holds every row"
+    )
     # Validated and the first page read before the status line: errors still get a 4xx/5xx.
-    chunks = await start_export(request.app.state.store, query)
+    chunks = await start_export(store, query)
     disposition = f'attachment; filename="{export_filename(datetime.now(UTC))}"'
     return CsvResponse(chunks, headers={"Content-Disposition": disposition})
 
 
 @router.get("/{attempt_id}")
-async def read_log(attempt_id: UUID, request: Request) -> LogRecord:
-    record = await read_attempt(request.app.state.lookup_store, attempt_id)
+async def read_log(attempt_id: UUID, store: Lookups) -> LogRecord:
+    record = await read_attempt(store, attempt_id)
     if record is None:
         raise NotFound(f"no attempt with attempt_id {attempt_id}")
     return LogRecord.model_validate(record)
 
 
-def _log_query(request: Request, refused: Sequence[str] = (), why: str = "") -> LogQuery:
+def _log_query(
+    request: Request, limits: QueryLimits, refused: Sequence[str] = (), why: str = ""
+) -> LogQuery:
     """The request's log query, or BadRequest naming the parameter to fix."""
     pairs = request.query_params.multi_items()
     if len(pairs) > MAX_QUERY_PARAMETERS:
@@ -101,4 +108,4 @@ def _log_query(request: Request, refused: Sequence[str] = (), why: str = "") -> 
         query = parse_log_query(pairs)
     except InvalidLogQuery as exc:
         raise BadRequest(str(exc)) from exc
-    return within_window(query, request.app.state.limits)
+    return within_window(query, limits)

@@ -14,8 +14,8 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from postbacks.store import Params, Row
-from query_api.log_cursor import ORDER_BY, CursorPosition, encode_cursor
-from query_api.log_filters import LogQuery, where_clause
+from query_api.logs.cursor import ORDER_BY, CursorPosition, encode_cursor
+from query_api.logs.filters import LogQuery, where_clause
 
 TABLE = "postback_attempts"
 

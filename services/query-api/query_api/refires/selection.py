@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from query_api.log_filters import LogQuery, where_clause
-from query_api.log_reader import TABLE, LogStore
+from query_api.logs.filters import LogQuery, where_clause
+from query_api.logs.reader import TABLE, LogStore
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from query_api.log_cursor import decode_cursor
-from query_api.log_filters import LogQuery
-from query_api.log_reader import LogStore, read_logs
+from query_api.logs.cursor import decode_cursor
+from query_api.logs.filters import LogQuery
+from query_api.logs.reader import LogStore, read_logs
 
 # Header -> field of a log item, in the order of the columns of the log page.
 COLUMNS: dict[str, str] = {

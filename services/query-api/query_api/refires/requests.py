@@ -23,7 +23,7 @@ from postbacks.configs import PostbackConfig
 from postbacks.fire_requests import FireRequest
 from query_api.config_repository import check_usable
 from query_api.errors import ApiError, NotFound
-from query_api.log_reader import LogStore, read_attempt
+from query_api.logs.reader import LogStore, read_attempt
 
 
 class CannotRefire(ApiError):

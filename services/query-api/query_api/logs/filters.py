@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from query_api.log_cursor import (
+from query_api.logs.cursor import (
     MAX_MILLIS,
     MIN_MILLIS,
     CursorError,

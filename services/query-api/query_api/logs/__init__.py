@@ -1,0 +1,1 @@
+"""Reading the attempt log: filters, pages, counts, exports and the log routes."""

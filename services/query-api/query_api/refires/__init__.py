@@ -1,0 +1,1 @@
+"""Re-firing logged attempts: single re-fires, bulk jobs and their routes."""
