@@ -47,9 +47,11 @@ browser-deps:
 	fi
 
 # The files generated from the code, which tests/deploy checks are current: the AsyncAPI and
-# OpenAPI documents (docs/) and the cluster DDL (deploy/clickhouse-cluster/).
+# OpenAPI documents (docs/), what the attempt record's table derives (attempt_codegen) and the
+# cluster DDL (deploy/clickhouse-cluster/).
 generated: env
 	$(PY) -m postbacks_cli.api_docs
+	$(PY) -m postbacks_cli.attempt_codegen
 	$(PY) deploy/clickhouse-cluster/cluster_ddl.py
 
 format: env

@@ -10,10 +10,8 @@ schemas in the document are the ones the services validate with.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,8 +27,9 @@ from postbacks.configs import PostbackConfig
 from postbacks.fire_requests import FireRequest
 from postbacks.inputs import ClickInput, ConversionInput, EventInput
 from postbacks.store.protocol import Params, QuerySettings, Row
+from postbacks_cli.generating import REPO, write_or_check
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = REPO / "docs"
 ASYNCAPI_FILE = DOCS / "asyncapi.yaml"
 OPENAPI_FILE = DOCS / "openapi.json"
 VERSION = "0.1.0"
@@ -210,22 +209,7 @@ def generated() -> dict[Path, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m postbacks_cli.api_docs", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 if a file is not current")
-    check = parser.parse_args(argv).check
-    stale = []
-    for path, text in generated().items():
-        if path.exists() and path.read_text() == text:
-            continue
-        if check:
-            stale.append(path)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            print(f"wrote {path}")
-    for path in stale:
-        print(f"{path} is not current: run python -m postbacks_cli.api_docs", file=sys.stderr)
-    return 1 if stale else 0
+    return write_or_check("python -m postbacks_cli.api_docs", __doc__, generated, argv)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@
 -- default 90> DAY` at start (ALTER TABLE ... MODIFY TTL), so it is a setting, not an edit here.
 CREATE TABLE IF NOT EXISTS postbacks.postback_attempts_local ON CLUSTER '{cluster}'
 (
-    attempt_id      UUID                                     COMMENT 'Unique per attempt; sent to the publisher (X-Postback-Attempt-Id) so it can drop duplicates',
+    -- The columns: generated from postbacks.attempts.AttemptRecord (make generated).
+    attempt_id      UUID                                     COMMENT 'Unique per attempt; sent to the publisher in the X-Postback-Attempt-Id header',
     attempted_at    DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)) COMMENT 'When the request started (UTC, milliseconds)',
     status          LowCardinality(String)                   COMMENT 'Success (a 2xx answer) or Failed (anything else)',
     postback_id     UUID                                     COMMENT 'Configuration that fired (postback_configs.id)',
@@ -35,6 +36,7 @@ CREATE TABLE IF NOT EXISTS postbacks.postback_attempts_local ON CLUSTER '{cluste
     refire_of       Nullable(UUID)                           COMMENT 'For a refire: the attempt it repeats; NULL otherwise',
     attempt_number  UInt8 DEFAULT 1                          COMMENT '1 for the first attempt of a postback; 2, 3, ... for the retries of its configuration''s retry policy',
     source          String CODEC(ZSTD(3))                    COMMENT 'The input message as JSON, so a re-fire can render the postback again',
+    -- End of the generated columns.
     -- Equality lookups on columns that are not a prefix of the key: one attempt (detail view,
     -- re-fires, the log-writer's replay check), one transaction, one publisher or offer.
     INDEX idx_attempt_id attempt_id TYPE bloom_filter(0.001) GRANULARITY 1,

@@ -2,10 +2,11 @@
 
 The log-writer does not decode and re-encode rows: at 200,000 rows/s that alone would take
 more than a core. A record that passes this check is handed to `INSERT ... FORMAT JSONEachRow`
-byte for byte; one that fails is dead-lettered with the reason. The check mirrors design §6
-(`postbacks.attempts.AttemptRecord`) and the table's bounds (UInt16, UInt32, UInt64,
-DateTime64's years), so what ClickHouse would refuse is caught here, one record at a time,
-instead of failing a whole batch. Fields the table does not know are ignored by both.
+byte for byte; one that fails is dead-lettered with the reason. The check is derived from
+design §6 (`postbacks.attempts.FIELDS`: each field's type and bounds, which are the table's
+UInt16, UInt32, UInt64) and DateTime64's years, so what ClickHouse would refuse is caught here,
+one record at a time, instead of failing a whole batch. Fields the table does not know are
+ignored by both.
 
 Text columns are bounded by postbacks.attempts.TEXT_LIMITS, to which the dispatcher clips them.
 Whatever else goes wrong with one record is contained here: it becomes a dead letter and the
@@ -18,58 +19,46 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-from postbacks.attempts import TEXT_LIMITS, UINT64_MAX
+from postbacks.attempts import FIELDS, AttemptField
 from postbacks.containment import contained, record_name
 from postbacks.dead_letters import KafkaRecord, dead_letter
 from postbacks.inputs import lone_surrogate_reason
 
 SERVICE = "log-writer"
 
-UInt8 = Annotated[int, msgspec.Meta(ge=0, le=2**8 - 1)]
-UInt16 = Annotated[int, msgspec.Meta(ge=0, le=2**16 - 1)]
-UInt32 = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
-# msgspec takes no bound past int64 (`le=2**64 - 1`), so problem_with checks the upper one.
-UInt64 = Annotated[int, msgspec.Meta(ge=0)]
 # DateTime64(3) holds 1900-01-01 to 2299-12-31 (its last millisecond included).
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2299, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+# msgspec takes no bound past int64, so problem_with checks the ones above it.
+_INT64_MAX = 2**63 - 1
 
 
-def _text(name: str) -> msgspec.Meta:
-    """The bound of one text column; msgspec counts characters, as TEXT_LIMITS does."""
-    return msgspec.Meta(max_length=TEXT_LIMITS[name])
+def _msgspec_type(field: AttemptField) -> Any:
+    """The field's type and bounds as msgspec checks them; enums as the literals they are."""
+    if field.choices:
+        return Literal[field.choices]
+    if field.max_length is not None:
+        return Annotated[field.python_type, msgspec.Meta(max_length=field.max_length)]
+    if field.ge is not None and field.le is not None and field.le <= _INT64_MAX:
+        return Annotated[field.python_type, msgspec.Meta(ge=field.ge, le=field.le)]
+    if field.ge is not None:
+        return Annotated[field.python_type, msgspec.Meta(ge=field.ge)]
+    return field.python_type
 
 
-class AttemptRow(msgspec.Struct):
-    """Design §6 as the table stores it; defaults are the table's column DEFAULTs."""
-
-    attempt_id: uuid.UUID
-    attempted_at: datetime
-    status: Literal["Success", "Failed"]
-    postback_id: uuid.UUID
-    postback_name: Annotated[str, _text("postback_name")]
-    postback_type: Literal["Click", "Conversion", "Event"]
-    offer_id: UInt64
-    publisher_id: UInt64
-    transaction_id: Annotated[str, _text("transaction_id")]
-    response_code: UInt16
-    url: Annotated[str, _text("url")]
-    latency_ms: UInt32
-    source: Annotated[str, _text("source")]
-    event_id: Annotated[str, _text("event_id")] = ""
-    method: Literal["GET", "POST"] = "GET"
-    error: Annotated[str, _text("error")] = ""
-    server_response: Annotated[str, _text("server_response")] = ""
-    trigger: Literal["auto", "refire", "test"] = "auto"
-    refire_of: uuid.UUID | None = None
-    attempt_number: UInt8 = 1
-
-
-_decoder = msgspec.json.Decoder(AttemptRow)
+# Design §6 as the table stores it (postbacks.attempts.FIELDS); defaults are the columns'.
+AttemptRow = msgspec.defstruct(
+    "AttemptRow",
+    [(f.name, _msgspec_type(f), msgspec.NODEFAULT if f.required else f.default) for f in FIELDS],
+    kw_only=True,
+)
+# Above int64: the bounds msgspec cannot take.
+_HUGE_BOUNDS = [(f.name, f.le) for f in FIELDS if f.le is not None and f.le > _INT64_MAX]
+_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(AttemptRow)
 
 
 @dataclass
@@ -89,7 +78,7 @@ class CheckedBatch:
         return len(self.values)
 
 
-def problem_with(value: bytes | None) -> tuple[AttemptRow | None, str | None]:
+def problem_with(value: bytes | None) -> tuple[Any, str | None]:
     """The decoded row, or the reason the record cannot be stored."""
     if value is None:
         return None, "message has no value (tombstone)"
@@ -105,8 +94,8 @@ def problem_with(value: bytes | None) -> tuple[AttemptRow | None, str | None]:
         return None, f"invalid attempt record: {lone_surrogate_reason(value) or exc}"
     except RecursionError:  # msgspec's own guard, so the process's stack is never at risk
         return None, "invalid attempt record: JSON nested too deeply"
-    for name in ("offer_id", "publisher_id"):
-        if getattr(row, name) > UINT64_MAX:
+    for name, bound in _HUGE_BOUNDS:
+        if getattr(row, name) > bound:
             return None, f"invalid attempt record: {name} is more than UInt64 holds - at `$.{name}`"
     at = row.attempted_at if row.attempted_at.tzinfo else row.attempted_at.replace(tzinfo=UTC)
     if not EARLIEST <= at <= LATEST:

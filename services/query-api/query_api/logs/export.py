@@ -29,25 +29,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from postbacks.attempts import FIELDS
 from query_api.logs.cursor import decode_cursor
 from query_api.logs.filters import LogQuery
 from query_api.logs.reader import LogStore, read_logs
 
-# Header -> field of a log item, in the order of the columns of the log page.
+# Heading -> field of a log item: the labelled fields of the record's table, the time first as
+# on the Logs page.
 COLUMNS: dict[str, str] = {
-    "Time": "attempted_at",
-    "Attempt ID": "attempt_id",
-    "Status": "status",
-    "Postback Name": "postback_name",
-    "Postback Type": "postback_type",
-    "Offer ID": "offer_id",
-    "Publisher ID": "publisher_id",
-    "Event ID": "event_id",
-    "Transaction ID": "transaction_id",
-    "Response Code": "response_code",
-    "URL": "url",
-    "Error": "error",
-    "Server Response": "server_response",
+    f.column.label: f.name
+    for f in sorted(FIELDS, key=lambda f: f.name != "attempted_at")
+    if f.column.label
 }
 PAGE_SIZE = 5000
 # What a formula starts with; a leading whitespace or control character counts too (_may_run).

@@ -9,8 +9,9 @@ Parameters, as (key, value) pairs in the order given (keys may repeat):
     limit=N        rows per page, 1..1000 (default 50)
     cursor=C       the `next_cursor` of the previous page
 
-for the eleven FILTERABLE_COLUMNS c. Behind the API a missing `from` is filled in (a default
-window before `to` or now) and a wide from..to refused before this parser runs: guardrails.py.
+for the FILTERABLE_COLUMNS c (the attempt record's filterable fields). Behind the API a
+missing `from` is filled in (a default window before `to` or now) and a wide from..to refused
+before this parser runs: guardrails.py.
 How repeats combine:
 
 - several `is` values for one column: any of them (IN);
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from postbacks.attempts import FIELDS
 from query_api.logs.cursor import (
     MAX_MILLIS,
     MIN_MILLIS,
@@ -44,20 +46,8 @@ from query_api.logs.cursor import (
     decode_cursor,
 )
 
-# Column -> ClickHouse type its `is`/`is_not` values are bound as.
-FILTERABLE_COLUMNS: dict[str, str] = {
-    "status": "String",
-    "postback_name": "String",
-    "postback_type": "String",
-    "offer_id": "UInt64",
-    "publisher_id": "UInt64",
-    "event_id": "String",
-    "transaction_id": "String",
-    "response_code": "UInt16",
-    "url": "String",
-    "error": "String",
-    "server_response": "String",
-}
+# Column -> ClickHouse type its `is`/`is_not` values are bound as, from the record's table.
+FILTERABLE_COLUMNS: dict[str, str] = {f.name: f.filter_type for f in FIELDS if f.column.filterable}
 _NUMERIC_MAX = {"UInt64": 2**64 - 1, "UInt16": 2**16 - 1}
 _OTHER_PARAMETERS = ("from", "to", "limit", "cursor")
 

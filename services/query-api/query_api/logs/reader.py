@@ -2,8 +2,8 @@
 
 Output is JSON-ready dicts with the design §6 names, in §6 order: UUIDs as strings (refire_of
 null when absent), attempted_at as RFC 3339 UTC with milliseconds, numbers as numbers. A page
-leaves out `source` (the inputs can be large and the list does not show them); the detail keeps
-it.
+leaves out the fields that are not `listed` (`source`: the inputs can be large and the list
+does not show them); the detail keeps them.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
+from postbacks.attempts import FIELDS
 from postbacks.store import Params, Row
 from query_api.logs.cursor import ORDER_BY, CursorPosition, encode_cursor
 from query_api.logs.filters import LogQuery, where_clause
@@ -21,29 +22,8 @@ TABLE = "postback_attempts"
 
 # §6 order. attempted_at is read as Unix milliseconds and formatted here, so the answer does
 # not depend on the backend's date_time_output_format (chDB and a server default differently).
-_COLUMNS = (
-    "attempt_id",
-    "attempted_at",
-    "status",
-    "postback_id",
-    "postback_name",
-    "postback_type",
-    "offer_id",
-    "publisher_id",
-    "event_id",
-    "transaction_id",
-    "response_code",
-    "url",
-    "method",
-    "error",
-    "server_response",
-    "latency_ms",
-    "trigger",
-    "refire_of",
-    "attempt_number",
-    "source",
-)
-_LIST_COLUMNS = tuple(c for c in _COLUMNS if c != "source")
+_COLUMNS = tuple(f.name for f in FIELDS)
+_LIST_COLUMNS = tuple(f.name for f in FIELDS if f.column.listed)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Item = dict[str, Any]

@@ -1,4 +1,5 @@
-// The eleven columns of the log page (design section 6), with the API's names.
+// Generated from postbacks.attempts.AttemptRecord (make generated): do not edit.
+// The filterable columns of the log page, with the API's names (design §6).
 
 export const COLUMNS = [
   { key: "status", label: "Status", values: ["Success", "Failed"] },
