@@ -87,7 +87,7 @@ class ConfluentKafka:
                 "heartbeat.interval.ms": 2000,
             }
         )
-        # Tansu has no idempotent producer (README, Kafka clients): librdkafka's default, kept.
+        # Tansu has no idempotent producer (docs/libraries.md): librdkafka's default, kept.
         self._producer = Producer(
             {"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": False}
         )

@@ -1,6 +1,6 @@
 """Scenario `http-clients`: requests/s of candidate HTTP clients against one fast local receiver.
 
-The delivery engine's client is chosen by this measurement (README "Libraries and why"). The
+The delivery engine's client is chosen by this measurement (docs/libraries.md). The
 receiver is a minimal asyncio HTTP/1.1 responder in a child process of its own on 127.0.0.1
 (uvloop, keep-alive, a 2-byte body), so it costs the client's process nothing. Each client
 runs in this process on uvloop, `--http-seconds` per concurrency, keep-alive, GET:

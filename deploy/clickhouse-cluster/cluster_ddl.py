@@ -11,7 +11,7 @@ on. Each table of deploy/clickhouse becomes:
 
 The materialized view reads and writes the local tables on each shard. Retention (TTL) is in the
 local tables' DDL here: the log-writer's start-up `ALTER TABLE ... MODIFY TTL` cannot act through
-a Distributed table (README "Production" says how to run the log-writer on a cluster).
+a Distributed table (docs/production.md says how to run the log-writer on a cluster).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Settings shared by every service (design §8). Each service extends `CommonSettings`.
+"""Settings shared by every service (design §9). Each service extends `CommonSettings`.
 
 Precedence: a command-line flag over the environment variable over the default. Settings are
 validated when a service starts, so a wrong value fails at once naming the variable.

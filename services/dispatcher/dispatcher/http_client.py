@@ -1,6 +1,6 @@
 """The postback HTTP client: HTTP/1.1 on the event loop's sockets (http1.py), llhttp parsing.
 
-Chosen by measurement (bench/http_clients.py, README "Libraries and why"): httpx's own engine
+Chosen by measurement (bench/http_clients.py, docs/libraries.md): httpx's own engine
 does a few hundred requests a second on these machines; pyreqwest over ten thousand, but each
 answer crosses from its Rust thread back to the loop through the GIL, and that hand-over was
 the dispatcher's ceiling. On the loop's own sockets a request costs a quarter of the CPU.

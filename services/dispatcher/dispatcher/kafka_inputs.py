@@ -15,8 +15,8 @@ What the engine needs from a consumer, and how it maps onto librdkafka:
   engine's bookkeeping is never touched from another thread.
 
 Tansu holds a JoinGroup until the group has been stable for half the member's session timeout
-(README, Kafka notes): librdkafka's default 45 s session made a join take ~23 s, the 6 s used
-here ~3 s. Heartbeats run in librdkafka's thread, so a busy loop never misses one.
+(docs/libraries.md): librdkafka's default 45 s session made a join take ~23 s, the 6 s used here
+~3 s. Heartbeats run in librdkafka's thread, so a busy loop never misses one.
 """
 
 from __future__ import annotations
