@@ -1,4 +1,5 @@
-"""The engine's two pieces of bookkeeping, without Kafka or HTTP: slots and committable offsets."""
+"""The engine's bookkeeping, without Kafka or HTTP: slots, and the account of pending outputs
+and committable offsets."""
 
 from __future__ import annotations
 
@@ -158,3 +159,29 @@ def test_a_revoked_partition_is_forgotten_and_late_acks_do_not_touch_its_success
     assert tracker.to_commit() == {TP: 5}
     new.finish_part(5)
     assert tracker.to_commit() == {TP: 6}
+
+
+def test_one_account_bounds_pending_outputs_and_holds_abandoned_inputs() -> None:
+    tracker = OffsetTracker(max_pending=3)
+    first = tracker.begin(TP, 0, parts=2)
+    second = tracker.begin(TP, 1, parts=1)
+    assert (tracker.pending, tracker.full, tracker.room_left) == (3, True, 0)
+    first.add_part(0)  # a retry planned: one more output, past the bound
+    tracker.room.clear()
+    first.finish_part(0)
+    assert tracker.full  # 3 of 3: still no room
+    first.abandon_part(0)  # the retry's wait abandoned: no longer pending, never finished
+    assert (tracker.pending, tracker.room.is_set()) == (2, True)
+    first.finish_part(0)
+    second.finish_part(1)
+    assert tracker.pending == 0
+    assert tracker.to_commit() == {TP: 0}  # offset 0 is held for good: consumed again
+
+
+def test_a_late_answer_for_a_forgotten_partition_still_frees_its_room() -> None:
+    tracker = OffsetTracker(max_pending=1)
+    old = tracker.begin(TP, 5, parts=1)
+    tracker.forget({TP})
+    assert tracker.full
+    old.finish_part(5)
+    assert (tracker.pending, tracker.full) == (0, False)

@@ -27,16 +27,17 @@ TOO_LARGE = KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, "Broker: Message size too 
 async def outputs(kafka_bootstrap: str) -> AsyncIterator[Outputs]:
     await ensure_topics(kafka_bootstrap)
     publisher = KafkaPublisher(kafka_bootstrap)
-    outputs = Outputs(publisher, max_pending=10)
+    outputs = Outputs(publisher)
     await publisher.start()
     await outputs.start()
     yield outputs
     await publisher.stop()
 
 
-def one_input(outputs: Outputs) -> PartitionProgress:
-    outputs.expect(1)
-    return OffsetTracker().begin(Partition(topics.CONVERSIONS, 0), 0, 1)
+def one_input() -> tuple[OffsetTracker, PartitionProgress]:
+    """The account of one admitted input with one output pending, and its progress."""
+    tracker = OffsetTracker()
+    return tracker, tracker.begin(Partition(topics.CONVERSIONS, 0), 0, 1)
 
 
 def refused(value: bytes) -> Message:
@@ -51,11 +52,11 @@ async def stored(bootstrap: str) -> list[dict[str, object]]:
 async def test_a_record_refused_once_is_sent_again_unchanged(
     outputs: Outputs, kafka_bootstrap: str
 ) -> None:
-    progress = one_input(outputs)
+    tracker, progress = one_input()
     attempt = failed_attempt("the publisher's answer")
     outputs._acked((progress, 0), TOO_LARGE, refused(attempt.to_json()))
     await outputs.flush(10)
-    assert (outputs.failure, outputs.pending, progress.committable()) == (None, 0, 1)
+    assert (outputs.failure, tracker.pending, progress.committable()) == (None, 0, 1)
     [record] = await stored(kafka_bootstrap)
     assert record["server_response"] == "the publisher's answer"  # unchanged
 
@@ -63,11 +64,11 @@ async def test_a_record_refused_once_is_sent_again_unchanged(
 async def test_a_record_refused_twice_is_slimmed_down_and_its_input_committed(
     outputs: Outputs, kafka_bootstrap: str
 ) -> None:
-    progress = one_input(outputs)  # its record was refused once and sent again: now its report
+    tracker, progress = one_input()  # its record was refused once and sent again: now its report
     value = failed_attempt("x" * 4000).to_json()
     outputs._reported(outputs._sent_again, (progress, 0), TOO_LARGE, refused(value))
     await outputs.flush(10)
-    assert (outputs.failure, outputs.pending, progress.committable()) == (None, 0, 1)
+    assert (outputs.failure, tracker.pending, progress.committable()) == (None, 0, 1)
     slim = [r for r in await stored(kafka_bootstrap) if r["server_response"] == ""]
     assert len(slim) == 1
     assert str(slim[0]["error"]).endswith("(Broker: Message size too large)")
@@ -76,20 +77,20 @@ async def test_a_record_refused_twice_is_slimmed_down_and_its_input_committed(
 async def test_a_slimmed_record_refused_too_stops_the_engine_and_commits_nothing(
     outputs: Outputs,
 ) -> None:
-    progress = one_input(outputs)
+    tracker, progress = one_input()
     outputs._last((progress, 0), TOO_LARGE, refused(b"{}"))
     assert outputs.failure is not None
     assert "Message size too large" in str(outputs.failure)
-    assert outputs.pending == 0
+    assert tracker.pending == 0
     assert progress.committable() == 0  # the input is consumed again after the restart
 
 
 async def test_an_unforeseen_error_in_a_report_stops_the_engine_and_settles(
     outputs: Outputs,
 ) -> None:
-    progress = one_input(outputs)
+    tracker, progress = one_input()
     # Refused, and its value is not an attempt record: slimming it down cannot work.
     outputs._acked((progress, 0), TOO_LARGE, refused(b"not json"))
     assert outputs.failure is not None
-    assert outputs.pending == 0
+    assert tracker.pending == 0
     assert progress.committable() == 0

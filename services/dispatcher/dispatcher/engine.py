@@ -14,9 +14,10 @@ Bounds, so memory stays flat whatever publishers do:
   bounded in bytes (kafka_inputs.py), so no queue anywhere grows without bound.
 
 At least once: an input's offset is committed only when all its attempts (or its dead letter)
-are acknowledged by the broker (outputs.py counts them until then, offsets.py commits). After
-a crash the uncommitted inputs are consumed again and their postbacks re-sent; each request
-carries X-Postback-Attempt-Id.
+are acknowledged by the broker (offsets.py counts them until then, the same count that bounds
+`max_pending`; outputs.py reports each acknowledgement to it). After a crash the uncommitted
+inputs are consumed again and their postbacks re-sent; each request carries
+X-Postback-Attempt-Id.
 
 Delays and retries (issue 9 item 5, off by default): a postback whose configuration asks for a
 delay, or whose failed attempt its retry policy tries again (retry_policy.py), waits as a timer
@@ -68,7 +69,7 @@ class DeliveryEngine:
         self._table = table
         self._deliverer = deliverer
         self._limits = limits
-        self._tracker = OffsetTracker()
+        self._tracker = OffsetTracker(limits.max_pending)
         self._scheduler: HostScheduler[Work] = HostScheduler(
             self._deliver,
             max_in_flight=limits.max_in_flight,
@@ -76,7 +77,7 @@ class DeliveryEngine:
             waiting_per_host=limits.waiting_per_host,
             max_line_wait_s=limits.max_line_wait_s,
         )
-        self._outputs = Outputs(producer, limits.max_pending)
+        self._outputs = Outputs(producer)
         self._waits: TimedWaits[Work] = TimedWaits(self._wait_over, self._abandon)
         self._resubmits: set[asyncio.Task[None]] = set()  # due waits that met a full line
         self._stopping = False
@@ -85,24 +86,16 @@ class DeliveryEngine:
         metrics.WAITING.set_function(lambda: self._scheduler.waiting)
         metrics.TIMED_WAITS.set_function(lambda: len(self._waits))
 
-    @property
-    def tracker(self) -> OffsetTracker:
-        return self._tracker
-
-    @property
-    def pending(self) -> int:
-        return self._outputs.pending
-
     async def run(self) -> None:
         """Consume until `stop()` (or cancellation); raises if the broker refused a record."""
         await self._outputs.start()
         while not self._stopping:
-            if self._outputs.full:
+            if self._tracker.full:
                 await self._wait_for_room()
                 continue
             # Never fetch more than the bound has room for (a record fires one postback in the
             # common case), so a batch cannot overshoot max_pending by max_batch.
-            records = await self._inputs.fetch(min(self._limits.max_batch, self._outputs.room_left))
+            records = await self._inputs.fetch(min(self._limits.max_batch, self._tracker.room_left))
             if records:
                 await self._admit_all(records)
                 self._report_lag(records)
@@ -112,18 +105,18 @@ class DeliveryEngine:
 
     def stop(self) -> None:
         self._stopping = True
-        self._outputs.room.set()
+        self._tracker.room.set()
 
     async def _wait_for_room(self) -> None:
         self._inputs.pause()
         metrics.PAUSED.set(1)
         try:
-            while self._outputs.full and not self._stopping:
-                self._outputs.room.clear()
+            while self._tracker.full and not self._stopping:
+                self._tracker.room.clear()
                 # Wakes on room, or every second to commit what finished meanwhile and to let
                 # the consumer run its callbacks (a rebalance waits for them).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._outputs.room.wait(), 1.0)
+                    await asyncio.wait_for(self._tracker.room.wait(), 1.0)
                 # Every partition is paused, so this normally returns nothing; a record it does
                 # return (fetched before the pause took) is admitted, never dropped.
                 await self._admit_all(await self._inputs.fetch(1))
@@ -143,7 +136,6 @@ class DeliveryEngine:
         parts = len(decided.jobs) + (decided.dead_letter is not None)
         partition = Partition(record.topic, record.partition)
         progress = self._tracker.begin(partition, record.offset, parts)
-        self._outputs.expect(parts)
         if decided.dead_letter is not None:
             await self._outputs.dead_letter(decided.dead_letter, (progress, record.offset))
         for job in decided.jobs:
@@ -206,7 +198,6 @@ class DeliveryEngine:
             return
         # Before the failed attempt is published: its acknowledgement must not finish the input.
         work.progress.add_part(work.offset)
-        self._outputs.expect(1)
         metrics.RETRIES.inc()
         retry = Work(work.job, work.progress, work.offset, work.attempt_number + 1)
         self._waits.add(delay_ms / 1000, work.job.host, retry)
@@ -224,7 +215,7 @@ class DeliveryEngine:
 
     def _abandon(self, work: Work) -> None:
         """A wait that will not fire: its input is never marked done, so never committed."""
-        self._outputs.settle()
+        work.progress.abandon_part(work.offset)
 
     async def _record(self, attempt: Attempt, work: Work) -> None:
         metrics.count_attempt(
@@ -235,7 +226,7 @@ class DeliveryEngine:
             if not self._outputs.offer_attempt(attempt, ack):  # the producer's queue is full
                 await self._outputs.attempt(attempt, ack)
         except KafkaException as exc:  # the producer failed, not this record: stop
-            self._outputs.fail(str(exc))
+            self._outputs.fail(ack, str(exc))
         except Exception as exc:  # see postbacks.containment
             self._outputs.give_up(ack, _contained(work, "publish", exc))
 

@@ -10,7 +10,7 @@
      ├── InvalidResponse      bytes came back, but not HTTP
      ├── DestinationRefused   the guard refused the address (design §5)
      ├── HostOverloaded       not sent: the publisher's host already has all its slots and
-     │                        its waiting line full (processing.py)
+     │                        its waiting line full (scheduler.py)
      ├── UrlTooLong           not sent: the URL with its macros filled is longer than any
      │                        publisher's server is known to accept
      └── RequestFailed        anything else, with the library's words

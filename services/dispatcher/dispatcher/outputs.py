@@ -1,23 +1,24 @@
 """The engine's outputs, from admission to the broker's acknowledgement.
 
 An input's outputs are its attempt records (one per attempt, retries included) and, for a
-message that cannot be fired, its dead letter. Each is counted as pending from the moment its
-input is admitted until the broker answers for it; the engine pauses consumption while
-`max_pending` are pending (engine.py). An acknowledgement finishes the output's part of its
-input (offsets.py), so the input's offset is committed only once all of its outputs are stored.
+message that cannot be fired, its dead letter. Each is pending in its input's progress
+(offsets.py, the one account of what is pending and what may be committed) until its delivery
+report ends it there: an acknowledgement finishes it, so the input's offset is committed only
+once all of its outputs are stored.
 
-A refusal of the broker's (it is down, or does not answer in time) finishes nothing: the first one
-is kept as `failure`, the engine raises it and stops, and the inputs concerned are consumed again
-after the restart (at least once). A refusal for what a record is (RECORD_REFUSALS: too large for
-the broker's limit, say) is contained instead:
+A refusal of the broker's (it is down, or does not answer in time) abandons the output: the
+first one is kept as `failure`, the engine raises it and stops, and the inputs concerned are
+consumed again after the restart (at least once). A refusal for what a record is
+(RECORD_REFUSALS: too large for the broker's limit, say) is contained instead, the output
+staying pending while it is published again:
 - librdkafka refusing it at once (larger than message.max.bytes): the attempt is published again
   without its long texts (url, answer, input) and with an error saying why; if even that is
   refused, it is given up with a log line and the counter, and its input committed;
 - the broker refusing it: the broker refuses a whole batch for one record too large, so it is
   first sent again unchanged, then slimmed down as above; a slimmed one the broker refuses too
   stops the engine like any other refusal (its inputs are consumed again), never silently lost.
-Each delivery report settles its output exactly once, whatever happens inside it: an unforeseen
-error there stops the engine (at least once) instead of leaving an input pending forever.
+Each delivery report ends its output exactly once, whatever happens inside it: an unforeseen
+error there abandons it and stops the engine (at least once) instead of leaving it pending.
 """
 
 from __future__ import annotations
@@ -44,11 +45,8 @@ SLIM_URL_LIMIT = 1024
 
 
 class Outputs:
-    def __init__(self, publisher: KafkaPublisher, max_pending: int) -> None:
+    def __init__(self, publisher: KafkaPublisher) -> None:
         self._publisher = publisher
-        self._max_pending = max_pending
-        self.pending = 0
-        self.room = asyncio.Event()  # set whenever pending drops below max_pending
         self.failure: PublishFailed | None = None
         self._attempt_partitions = 1
         self._later: set[asyncio.Future[None]] = set()  # republished records the queue delayed
@@ -58,25 +56,6 @@ class Outputs:
         # the same attempt always lands on the same partition.
         self._attempt_partitions = await self._publisher.partitions(topics.ATTEMPTS)
 
-    @property
-    def full(self) -> bool:
-        return self.pending >= self._max_pending
-
-    @property
-    def room_left(self) -> int:
-        return self._max_pending - self.pending
-
-    def expect(self, count: int) -> None:
-        """`count` more outputs will come (an input admitted, a retry planned)."""
-        self.pending += count
-
-    def settle(self, count: int = 1) -> None:
-        """`count` outputs stop being pending: acknowledged, refused, or never to come (an
-        abandoned wait)."""
-        self.pending -= count
-        if not self.full:
-            self.room.set()
-
     def offer_attempt(self, attempt: Attempt, ack: Ack) -> bool:
         """Queue the attempt's record now if the producer has room; False: `await attempt()`.
         (Once per postback: the common case costs no coroutine.)"""
@@ -84,7 +63,6 @@ class Outputs:
         try:
             return self._publisher.offer(*record)
         except RecordRefused as exc:
-            self.settle()  # never queued, so no report will come for it
             self._slim_down(record[1], ack, str(exc))
             return True
 
@@ -93,7 +71,6 @@ class Outputs:
         try:
             await self._publisher.publish(*record)
         except RecordRefused as exc:
-            self.settle()
             self._slim_down(record[1], ack, str(exc))
 
     async def dead_letter(self, value: bytes, ack: Ack) -> None:
@@ -103,19 +80,22 @@ class Outputs:
             self.give_up(ack, f"the broker refused a dead letter: {exc}")
 
     def give_up(self, ack: Ack, reason: str) -> None:
-        """An output that cannot be published at all: counted, logged, and its part finished,
-        so the input is committed instead of holding its partition forever."""
+        """An output that cannot be published at all: counted, logged, and finished, so the
+        input is committed instead of holding its partition forever."""
         progress, offset = ack
         topic, partition = progress.partition
         where = record_name(topic, partition, offset)
         contained("dispatcher", "publish", where, ValueError(reason))
         progress.finish_part(offset)
-        self.settle()
 
-    def fail(self, reason: str) -> None:
-        """An output the producer itself could not take (not the record's fault): stop."""
-        self._stop(reason)
-        self.settle()
+    def fail(self, ack: Ack, reason: str) -> None:
+        """An output not published for a reason other than the record itself (the broker or
+        the producer failed, or an unforeseen error): stop. The output is abandoned, never
+        finished, so its input stays uncommitted and is consumed again after the restart."""
+        self.failure = self.failure or PublishFailed(
+            f"the broker did not acknowledge a record: {reason}"
+        )
+        ack[0].abandon_part(ack[1])
 
     def raise_failure(self) -> None:
         if self.failure is not None:
@@ -137,6 +117,7 @@ class Outputs:
         )
 
     # --- delivery reports: librdkafka calls these from poll(), on the loop's thread -----------
+    # Each ends its output (finish_part, give_up or fail) unless it publishes it again.
 
     def _acked(self, ack: Ack, error: KafkaError | None, message: Message | None) -> None:
         """An attempt's record as it was first published. (Once per postback.)"""
@@ -149,14 +130,13 @@ class Outputs:
                 done = partial(self._reported, self._sent_again, ack)
                 self._republish(self._attempt_record(_attempt_id(value), value, ack, done), ack)
             else:
-                self._stop(_broker_reason(error))
+                self.fail(ack, _broker_reason(error))
         except Exception as exc:  # see postbacks.containment
             self._unforeseen(ack, exc)
-        self.settle()
 
     def _last(self, ack: Ack, error: KafkaError | None, message: Message | None) -> None:
         """A dead letter or a slimmed attempt: the last try, whatever the broker says of it."""
-        self._reported(self._finish_or_stop, ack, error, message)
+        self._reported(self._finish_or_fail, ack, error, message)
 
     def _reported(
         self, handle: Report, ack: Ack, error: KafkaError | None, message: Message | None
@@ -165,19 +145,18 @@ class Outputs:
             handle(ack, error, message)
         except Exception as exc:  # see postbacks.containment
             self._unforeseen(ack, exc)
-        self.settle()
 
     def _sent_again(self, ack: Ack, error: KafkaError | None, message: Message | None) -> None:
         if error is not None and error.code() in RECORD_REFUSALS and message is not None:
             self._slim_down(message.value() or b"{}", ack, error.str())
         else:
-            self._finish_or_stop(ack, error, message)
+            self._finish_or_fail(ack, error, message)
 
-    def _finish_or_stop(self, ack: Ack, error: KafkaError | None, _: Message | None) -> None:
+    def _finish_or_fail(self, ack: Ack, error: KafkaError | None, _: Message | None) -> None:
         if error is None:
             ack[0].finish_part(ack[1])
         else:
-            self._stop(_broker_reason(error))
+            self.fail(ack, _broker_reason(error))
 
     def _slim_down(self, value: bytes, ack: Ack, refusal: str) -> None:
         """Publish a refused attempt again without its long texts, saying why in `error`; its
@@ -197,9 +176,8 @@ class Outputs:
         self._republish(self._attempt_record(attempt_id, slim, ack, partial(self._last, ack)), ack)
 
     def _republish(self, record: Record, ack: Ack) -> None:
-        """One more output for the input, queued now, or a moment later off this callback when
+        """The same output once more, queued now, or a moment later off this callback when
         librdkafka's queue is full."""
-        self.expect(1)
         try:
             if self._publisher.offer(*record):
                 return
@@ -217,19 +195,12 @@ class Outputs:
             self.give_up(ack, f"the broker refused the attempt record even slimmed down: {exc}")
         except Exception as exc:  # see postbacks.containment
             self._unforeseen(ack, exc)
-            self.settle()
 
     def _unforeseen(self, ack: Ack, exc: Exception) -> None:
         progress, offset = ack
         topic, partition = progress.partition
         where = f"the delivery report of {record_name(topic, partition, offset)}"
-        self._stop(contained("dispatcher", "publish", where, exc))
-
-    def _stop(self, reason: str) -> None:
-        # Never mark it done: the input stays uncommitted and is consumed again.
-        self.failure = self.failure or PublishFailed(
-            f"the broker did not acknowledge a record: {reason}"
-        )
+        self.fail(ack, contained("dispatcher", "publish", where, exc))
 
 
 def _broker_reason(error: KafkaError) -> str:

@@ -3,8 +3,8 @@ before a retry (retry_policy.py).
 
 A waiting postback holds no HTTP slot: it is a timer on the event loop, handed to the
 HostScheduler when it is due. It does hold its place in the engine's bound of admitted
-postbacks (engine.py counts it as pending), so waits cannot pile up without bound, and its
-input's offset stays uncommitted until its last attempt is acknowledged (offsets.py).
+postbacks (offsets.py counts it as pending), so waits cannot pile up without bound, and its
+input's offset stays uncommitted until its last attempt is acknowledged.
 
 A wait can end without firing, "abandoned": at shutdown, when it is due after the shutdown
 bound, and when a rebalance takes its input's partition away. An abandoned postback's input
