@@ -10,10 +10,18 @@ import json
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Any, Self, get_args, get_origin
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from postbacks.attempts import HttpMethod, PostbackType
 from postbacks.inputs import ConversionStatus
@@ -63,6 +71,12 @@ _JSON_SAMPLES: tuple[dict[str, str], ...] = (
 )
 
 
+def _int_as_text(value: object) -> object:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 def _check_macros(template: str) -> None:
     unknown = unknown_macros(template)
     if unknown:
@@ -76,7 +90,16 @@ class PostbackConfigIn(BaseModel):
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     type: PostbackType
-    url: Annotated[str, Field(min_length=1, max_length=URL_TEMPLATE_LIMIT)]
+    url: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=URL_TEMPLATE_LIMIT,
+            # For the OpenAPI document only (check_url_template checks, and says what is wrong):
+            # http(s)://, then no space or control character.
+            json_schema_extra={"pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\x00-\x20\x7f]+$"},
+        ),
+    ]
     offer_id: Annotated[int | None, Field(ge=0)] = None
     publisher_id: Annotated[int | None, Field(ge=0)] = None
     event_id: Annotated[str | None, Field(min_length=1, max_length=256)] = None
@@ -113,9 +136,7 @@ class PostbackConfigIn(BaseModel):
     @field_validator("event_id", mode="before")
     @classmethod
     def _event_id_as_text(cls, value: object) -> object:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        return value
+        return _int_as_text(value)
 
     @field_validator("statuses")
     @classmethod
@@ -219,6 +240,109 @@ class PostbackConfig(PostbackConfigIn):
         now: datetime,
         version: int,
     ) -> PostbackConfig:
-        return cls(
-            **payload.model_dump(), id=id, created_at=created_at, updated_at=now, version=version
-        )
+        # Only the client's fields: `payload` may be a PostbackConfigPut carrying read-only ones.
+        fields = payload.model_dump(include=set(EDITABLE_FIELDS))
+        return cls(**fields, id=id, created_at=created_at, updated_at=now, version=version)
+
+    def editable(self) -> dict[str, Any]:
+        """The client's fields as JSON values: what a merge patch applies to."""
+        return self.model_dump(mode="json", include=set(EDITABLE_FIELDS))
+
+
+# What a client sets, and what only the server does (PostbackConfig adds them).
+EDITABLE_FIELDS: tuple[str, ...] = tuple(PostbackConfigIn.model_fields)
+READ_ONLY_FIELDS: tuple[str, ...] = tuple(
+    name for name in PostbackConfig.model_fields if name not in PostbackConfigIn.model_fields
+)
+
+_READ_BACK = "read-only: may be sent back as GET returned it, and is then ignored"
+
+
+class ReadBack(BaseModel):
+    """The read-only fields of a configuration, as a client may send them back with PUT or
+    PATCH (a GET, changed, then sent back). Each one sent must be what the server holds: the
+    service refuses a changed one (422), and an earlier version (409: changed since read)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: UUID | None = Field(default=None, description=f"{_READ_BACK}; must match the path")
+    created_at: AwareDatetime | None = Field(default=None, description=_READ_BACK)
+    updated_at: AwareDatetime | None = Field(default=None, description=_READ_BACK)
+    version: int | None = Field(
+        default=None,
+        description=(
+            f"{_READ_BACK}; a version older than the stored one means the configuration "
+            "changed since it was read, and the write is refused with 409"
+        ),
+    )
+
+    def read_back(self) -> ReadBack:
+        """Only the read-only fields, whatever else this model holds."""
+        return ReadBack.model_validate(self.model_dump(include=set(READ_ONLY_FIELDS)))
+
+
+class PostbackConfigPut(ReadBack, PostbackConfigIn):
+    """What PUT takes: every field a client sets (PostbackConfigIn), and optionally the
+    read-only ones as GET returned them, so a configuration read, changed and sent back is
+    accepted. Unknown fields are refused, as by PostbackConfigIn."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class _MergePatch(ReadBack):
+    # The field is declared by create_model below; an event id may be sent as a number.
+    @field_validator("event_id", mode="before", check_fields=False)
+    @classmethod
+    def _event_id_as_text(cls, value: object) -> object:
+        return _int_as_text(value)
+
+    def changes(self) -> dict[str, Any]:
+        """The patch as JSON, read-only fields left out: the fields it names, null included."""
+        return self.model_dump(mode="json", exclude_unset=True, exclude=set(READ_ONLY_FIELDS))
+
+
+def _patch_field(annotation: Any, bounds: list[Any]) -> Any:
+    """A field as a merge patch names it: its type and bounds, optional, null allowed (it
+    removes the field), and in a map (`headers`) null allowed for a value (it removes that
+    key)."""
+    if get_origin(annotation) is dict:
+        key, value = get_args(annotation)
+        annotation = dict[key, value | None]  # type: ignore[valid-type]
+    if bounds:
+        return (Annotated[annotation | None, *bounds], None)
+    return (annotation | None, None)
+
+
+# What PATCH takes: a JSON merge patch (RFC 7396) of a configuration, derived from
+# PostbackConfigIn. Only the fields it names change; `null` removes a field, i.e. resets it to
+# its default (a required field cannot be removed); an object (`headers`) is merged key by key.
+# Each field keeps its type and bounds (so the OpenAPI document states them); the other checks
+# run on the merged configuration, through PostbackConfigIn, as for the same PUT.
+PostbackConfigPatch: type[_MergePatch] = create_model(
+    "PostbackConfigPatch",
+    __base__=_MergePatch,
+    __doc__="A JSON merge patch (RFC 7396) of a configuration: only the fields it names change.",
+    **{
+        name: _patch_field(info.annotation, info.metadata)
+        for name, info in PostbackConfigIn.model_fields.items()
+    },
+)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 section 2, MergePatch(Target, Patch), on JSON values (dict, list, str, ...).
+
+    Neither argument is changed; the result may share unchanged parts with them.
+    """
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for name, value in patch.items():
+        if value is None:
+            result.pop(name, None)
+        else:
+            result[name] = merge_patch(result.get(name), value)
+    return result

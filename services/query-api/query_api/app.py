@@ -73,12 +73,15 @@ def build_app(
 
     app.router.routes.extend(ops_routes(_readiness(store, publisher, extra_checks)))
     # Dependencies run in order: the token first, so a request without one learns only that.
-    app.include_router(log_routes.router, dependencies=auth.required(tokens, auth.LOGS))
-    app.include_router(stats_routes.router, dependencies=auth.required(tokens, auth.LOGS))
-    app.include_router(postback_routes.router, dependencies=auth.required(tokens, auth.POSTBACKS))
-    app.include_router(
-        refire_routes.router, dependencies=auth.required(tokens, refire_routes.REFIRES)
-    )
+    for router, access in (
+        (log_routes.router, auth.LOGS),
+        (stats_routes.router, auth.LOGS),
+        (postback_routes.router, auth.POSTBACKS),
+        (refire_routes.router, refire_routes.REFIRES),
+    ):
+        app.include_router(
+            router, dependencies=auth.required(tokens, access), responses=auth.RESPONSES
+        )
     # The Postbacks and Postbacks Logs pages at / (static files; their API calls carry tokens).
     mount_pages(app)
     install_error_handlers(app)

@@ -8,7 +8,7 @@ Clients send `Authorization: Bearer <token>`. What each request needs (any one o
 
     GET  /api/v1/logs*, /api/v1/stats*             logs:read
     GET  /api/v1/postbacks*                        logs:read or postbacks:write
-    POST/PUT/DELETE /api/v1/postbacks* (and /test) postbacks:write
+    POST/PUT/PATCH/DELETE /api/v1/postbacks* (and /test) postbacks:write
     /healthz /readyz /metrics /docs /openapi.json  nothing: open
 
 Reading configurations takes either scope: the log's rows already show what a configuration
@@ -36,7 +36,7 @@ from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from query_api.errors import Forbidden, Unauthorized
+from query_api.errors import Forbidden, Unauthorized, error_responses
 
 Scope = Literal["logs:read", "postbacks:write"]
 LOGS_READ: Scope = "logs:read"
@@ -104,6 +104,10 @@ class Access:
 
 LOGS = Access(reading=(LOGS_READ,))
 POSTBACKS = Access(reading=(LOGS_READ, POSTBACKS_WRITE), writing=(POSTBACKS_WRITE,))
+
+# The answers of every route behind required(), documented whether or not this server has tokens
+# (the document is one for every server; without tokens, 403 is the cross-site refusal).
+RESPONSES = error_responses(401, 403)
 
 _bearer = HTTPBearer(
     auto_error=False,

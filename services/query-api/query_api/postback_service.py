@@ -4,19 +4,35 @@ The ClickHouse row is the durable copy and is written first; the Kafka record is
 dispatchers learn of the change. If publishing fails after the row is stored, the caller gets an
 error and the change reaches dispatchers at the latest when the query-api next starts and
 republishes the full set.
+
+PUT and PATCH take the read-only fields back as GET returned them (a configuration read, changed
+and sent back): each one sent must match what is stored. `version` (with `updated_at` when no
+version is sent) says which revision the client read: an earlier one means the configuration
+changed since, and the write is refused with 409 rather than overwriting that change (a lost
+update); a value the server never held (another id, a later version, ...) is a 422 naming it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from uuid import UUID
 
+from pydantic import ValidationError
+
 from postbacks.clock import now_ms
-from postbacks.configs import PostbackConfig, PostbackConfigIn
+from postbacks.configs import (
+    READ_ONLY_FIELDS,
+    PostbackConfig,
+    PostbackConfigIn,
+    PostbackConfigPatch,
+    ReadBack,
+    merge_patch,
+)
 from query_api.config_repository import ConfigRepository
 from query_api.dispatcher_publisher import DispatcherPublisher
-from query_api.errors import Invalid, NotFound
+from query_api.errors import Conflict, Invalid, NotFound, field_errors
 
 
 class PostbackService:
@@ -37,19 +53,48 @@ class PostbackService:
         await self._publisher.publish(config)
         return config
 
-    async def replace(self, config_id: UUID, payload: PostbackConfigIn) -> PostbackConfig:
+    async def replace(
+        self, config_id: UUID, payload: PostbackConfigIn, read: ReadBack | None = None
+    ) -> PostbackConfig:
+        """PUT: `payload` replaces every field; `read`, the read-only fields sent back."""
         async with self._writes:
             current = await self.get(config_id)
-            await self._check_name_free(payload.name, config_id)
-            config = PostbackConfig.stamp(
-                payload,
-                id=config_id,
-                created_at=current.created_at,
-                now=now_ms(),
-                version=current.version + 1,
-            )
-            await self.repository.save(config)
+            if read is not None:
+                _check_read_back(current, read)
+            config = await self._save_over(current, payload)
         await self._publisher.publish(config)
+        return config
+
+    async def patch(self, config_id: UUID, patch: PostbackConfigPatch) -> PostbackConfig:
+        """PATCH: `patch` merged (RFC 7396) into the stored fields, then checked as a PUT is.
+
+        Read, merged and saved under the write lock, so no write in this process lands
+        between the read the patch is merged into and the save.
+        """
+        async with self._writes:
+            current = await self.get(config_id)
+            _check_read_back(current, patch.read_back())
+            merged = merge_patch(current.editable(), patch.changes())
+            try:
+                payload = PostbackConfigIn.model_validate(merged)
+            except ValidationError as exc:
+                raise field_errors(exc.errors()) from None
+            config = await self._save_over(current, payload)
+        await self._publisher.publish(config)
+        return config
+
+    async def _save_over(
+        self, current: PostbackConfig, payload: PostbackConfigIn
+    ) -> PostbackConfig:
+        await self._check_name_free(payload.name, current.id)
+        config = PostbackConfig.stamp(
+            payload,
+            id=current.id,
+            created_at=current.created_at,
+            now=now_ms(),
+            version=current.version + 1,
+        )
+        await self.repository.save(config)
         return config
 
     async def delete(self, config_id: UUID) -> None:
@@ -72,3 +117,48 @@ class PostbackService:
                 f"(id {other.id}); choose another name or update that one",
                 details=[{"field": "name", "message": "already in use"}],
             )
+
+
+def _check_read_back(current: PostbackConfig, sent: ReadBack) -> None:
+    """Ignore the read-only fields sent as stored; refuse those sent changed (422, naming each)
+    and a write based on an earlier revision (409)."""
+    earlier = _read_earlier(current, sent)
+    # Read earlier, `version` and `updated_at` differ from the stored ones: that is the 409.
+    revision = {"version", "updated_at"} if earlier else set()
+    details = [
+        {"field": name, "message": f"read-only: it is {_shown(stored)}, not {_shown(given)}"}
+        for name in READ_ONLY_FIELDS
+        if name not in revision
+        and (given := getattr(sent, name)) is not None
+        and given != (stored := getattr(current, name))
+    ]
+    if details:
+        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+        raise Invalid(
+            f"{summary}; leave read-only fields out, or send them as GET returns them",
+            details=details,
+        )
+    if earlier is not None:
+        raise Conflict(
+            f"{earlier}: the configuration changed since you read it (you read {earlier} "
+            f"{_shown(getattr(sent, earlier))}; it is now at version {current.version}, updated "
+            f"at {_shown(current.updated_at)}): GET it again and make your change to that",
+            details=[{"field": earlier, "message": "changed since it was read"}],
+        )
+
+
+def _read_earlier(current: PostbackConfig, sent: ReadBack) -> str | None:
+    """The field showing that the client read an earlier revision, if one does: `version`,
+    or `updated_at` when no version is sent. A later one was never stored: a 422."""
+    if sent.version is not None:
+        return "version" if sent.version < current.version else None
+    if sent.updated_at is not None and sent.updated_at < current.updated_at:
+        return "updated_at"
+    return None
+
+
+def _shown(value: object) -> str:
+    """A value as GET shows it (times in UTC with Z)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return str(value)

@@ -7,38 +7,54 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from query_api.dependencies import Limits, LogReads, Lookups
-from query_api.errors import BadRequest, NotFound
+from query_api.errors import BadRequest, NotFound, error_responses
 from query_api.guardrails import QueryLimits, within_window
 from query_api.logs.counts import count_logs
 from query_api.logs.export import export_filename, start_export
-from query_api.logs.filters import InvalidLogQuery, LogQuery, parse_log_query
+from query_api.logs.filters import FILTERABLE_COLUMNS, InvalidLogQuery, LogQuery, parse_log_query
 from query_api.logs.models import LogCount, LogPage, LogRecord
+from query_api.logs.parameters import MAX_QUERY_PARAMETERS, log_parameters
 from query_api.logs.reader import read_attempt, read_logs
 
 router = APIRouter(prefix="/api/v1/logs", tags=["logs"])
 
-# Bounds the size of the SQL one request can build (each value is one bound parameter).
-MAX_QUERY_PARAMETERS = 200
-
 _FILTERS = (
     "Every column of the log page filters with `c=V` (is), `c__is_not=V` (is not) and "
-    "`c__contains=V` (case-insensitive substring); a column may repeat. Columns: status, "
-    "postback_name, postback_type, offer_id, publisher_id, event_id, transaction_id, "
-    "response_code, url, error, server_response. Also `from`, `to` (RFC 3339)"
+    "`c__contains=V` (case-insensitive substring); a column may repeat. Columns: "
+    f"{', '.join(FILTERABLE_COLUMNS)}. Also `from`, `to` (RFC 3339)"
+)
+# What the schemas of the parameters cannot say: the 400 a schema-valid query may still get.
+_WINDOW = (
+    ". Without `from`: 24 hours before `to` or now (POSTBACKS_API_DEFAULT_WINDOW_HOURS). `from` "
+    "to `to` (or now) may cover at most 31 days (POSTBACKS_API_MAX_SPAN_DAYS). At most "
+    f"{MAX_QUERY_PARAMETERS} query parameters in all"
+)
+_QUERY_ERRORS = error_responses(
+    (
+        400,
+        "A query the API cannot run, the message naming the parameter and the fix: a value "
+        "that does not parse, `from` not before `to`, a from..to wider than the server allows, "
+        "a cursor this server did not make, a parameter that does not apply, too many "
+        "parameters (code bad_request); or one that would read more rows than one query may "
+        "(code query_too_large)",
+    ),
+    503,
 )
 
 
 class CsvResponse(StreamingResponse):
-    """A streamed CSV body; as a route's response_class it makes OpenAPI say text/csv."""
+    """A streamed CSV body."""
 
     media_type = "text/csv"
 
 
 @router.get(
     "",
+    responses=_QUERY_ERRORS,
+    openapi_extra={"parameters": log_parameters(paging=True, window=_WINDOW)},
     description=(
         f"Newest first. {_FILTERS}, `limit` (1-1000, default 50) and `cursor` (the previous "
         "`next_cursor`)."
@@ -52,6 +68,8 @@ async def list_logs(request: Request, store: LogReads, limits: Limits) -> LogPag
 # /count and /export.csv come before /{attempt_id}, which would otherwise take "count" as an id.
 @router.get(
     "/count",
+    responses=_QUERY_ERRORS,
+    openapi_extra={"parameters": log_parameters(paging=False, window=_WINDOW)},
     description=(
         '`{"count": N}`: how many attempts paging through /api/v1/logs would list. '
         f"{_FILTERS}; no `limit` or `cursor`."
@@ -66,7 +84,24 @@ async def logs_count(request: Request, store: LogReads, limits: Limits) -> LogCo
 
 @router.get(
     "/export.csv",
-    response_class=CsvResponse,
+    # Documented by hand: a response_class would make OpenAPI say text/csv for the errors too,
+    # which are JSON.
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The CSV file, streamed",
+            "content": {CsvResponse.media_type: {"schema": {"type": "string"}}},
+            "headers": {
+                "Content-Disposition": {
+                    "required": True,
+                    "description": 'attachment; filename="postbacks-logs-20261128T010203Z.csv"',
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **_QUERY_ERRORS,
+    },
+    openapi_extra={"parameters": log_parameters(paging=False, window=_WINDOW)},
     description=(
         "Every matching attempt as a CSV download (UTF-8 with BOM), newest first, with the "
         "columns of the log page. Cells starting with =, +, -, @, |, %, their full-width forms, "
@@ -84,7 +119,7 @@ async def logs_export(request: Request, store: LogReads, limits: Limits) -> CsvR
     return CsvResponse(chunks, headers={"Content-Disposition": disposition})
 
 
-@router.get("/{attempt_id}")
+@router.get("/{attempt_id}", responses=error_responses(404, 422, 503))
 async def read_log(attempt_id: UUID, store: Lookups) -> LogRecord:
     record = await read_attempt(store, attempt_id)
     if record is None:

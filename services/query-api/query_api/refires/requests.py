@@ -22,14 +22,13 @@ from postbacks.attempts import Trigger
 from postbacks.configs import PostbackConfig
 from postbacks.fire_requests import FireRequest
 from query_api.config_repository import check_usable
-from query_api.errors import ApiError, NotFound
+from query_api.errors import ApiError, Conflict, NotFound
 from query_api.logs.reader import LogStore, read_attempt
 
 
-class CannotRefire(ApiError):
+class CannotRefire(Conflict):
     """The attempt exists but cannot be fired again as things are; the message says why."""
 
-    status = 409
     code = "cannot_refire"
 
 

@@ -21,14 +21,16 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from query_api.auth import LOGS_READ, POSTBACKS_WRITE, Access
 from query_api.dependencies import AllServices, Limits, Refires
-from query_api.errors import BadRequest, NotFound
+from query_api.errors import BadRequest, NotFound, error_responses
 from query_api.fire_testing import wait_for_attempt
 from query_api.guardrails import QueryLimits, within_window
 from query_api.logs.filters import InvalidLogQuery, LogQuery, parse_log_query
-from query_api.logs.routes import MAX_QUERY_PARAMETERS
+from query_api.logs.models import LogRecord
+from query_api.logs.parameters import MAX_QUERY_PARAMETERS, flag_parameter, log_parameters
 from query_api.refires.jobs import JobCounts, describe
 from query_api.refires.requests import RefireTimeout, read_refirable, refire_request
 
@@ -41,9 +43,52 @@ _FALSE = {"false", "0", "no"}
 _NONE = JobCounts()
 
 
+class RefireSent(BaseModel):
+    attempt_id: UUID = Field(description="The new attempt, in the log once the dispatcher sent it")
+    refire_of: UUID = Field(description="The attempt fired again")
+
+
+class RefireJobStarted(BaseModel):
+    job_id: UUID
+    state: str = Field(description="queued, or done when nothing was selected")
+    selected: int = Field(description="(transaction_id, postback_id) pairs it will fire")
+
+
+class RefireDryRun(BaseModel):
+    count: int = Field(description="(transaction_id, postback_id) pairs a job would fire")
+
+
+_SELECTION_WINDOW = (
+    ". Without `from`: 24 hours before `to` or now; without `to`: now (frozen when the job "
+    "starts). `from` to `to` may cover at most 31 days (POSTBACKS_API_MAX_SPAN_DAYS). At most "
+    f"{MAX_QUERY_PARAMETERS} query parameters in all"
+)
+
+
 @router.post(
     "/logs/{attempt_id}/refire",
     status_code=202,
+    responses={
+        202: {"model": RefireSent, "description": "Sent to the dispatcher"},
+        200: {"model": LogRecord, "description": "With `wait=true`: the new attempt, as logged"},
+        **error_responses(
+            (400, "A query parameter other than `wait`, or `wait` not true or false"),
+            404,
+            (
+                409,
+                "The configuration was deleted or fails today's checks, or the attempt has "
+                "no stored input that fits it (code cannot_refire)",
+            ),
+            422,
+            503,
+            504,
+        ),
+    },
+    openapi_extra={
+        "parameters": [
+            flag_parameter("wait", "Answer once the new attempt is logged (200), not at once")
+        ]
+    },
     description=(
         "Fire this attempt's stored input again, rendered by its configuration as it is now "
         "(a corrected URL is used), through the dispatcher. The new attempt is logged with "
@@ -83,6 +128,25 @@ async def refire_attempt(attempt_id: UUID, request: Request, services: AllServic
 @router.post(
     "/refires",
     status_code=202,
+    responses={
+        202: {"model": RefireJobStarted, "description": "The job, queued"},
+        200: {"model": RefireDryRun, "description": "With `dry_run=true`: how many it would fire"},
+        **error_responses(
+            (
+                400,
+                "A filter the API cannot run (as for GET /api/v1/logs; `limit` and `cursor` "
+                "do not apply; code bad_request or query_too_large), or one that selects more "
+                "pairs than one re-fire may fire (code too_many_pairs)",
+            ),
+            503,
+        ),
+    },
+    openapi_extra={
+        "parameters": [
+            *log_parameters(paging=False, window=_SELECTION_WINDOW),
+            flag_parameter("dry_run", "Only count the pairs it would fire; start nothing"),
+        ]
+    },
     description=(
         "Re-fire every (transaction_id, postback_id) pair that the log filters select (the "
         "parameters of GET /api/v1/logs, without limit and cursor; `from` defaults to 24 h "
@@ -116,6 +180,7 @@ async def list_refires(runner: Refires) -> dict[str, list[dict[str, Any]]]:
 
 @router.get(
     "/refires/{job_id}",
+    responses=error_responses(404, 422),
     description=(
         "One bulk re-fire job. state: queued, running, done (every pair published or skipped) "
         "or failed (`error` says why). selected: pairs when it started; fired: fire requests "
