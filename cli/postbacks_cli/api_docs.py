@@ -159,7 +159,7 @@ def asyncapi_yaml() -> str:
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
 
 
-class _NoStore:
+class NoStore:
     """The store the OpenAPI document needs: none. Building the app runs no query."""
 
     database = "postbacks"
@@ -194,7 +194,7 @@ async def _openapi() -> dict[str, Any]:
     tokens = TokenTable.parse('{"documentation": ["logs:read", "postbacks:write"]}')
     publisher = DispatcherPublisher("kafka:9092")  # never started: nothing is sent
     try:
-        return build_app(_NoStore(), publisher, tokens=tokens).openapi()
+        return build_app(NoStore(), publisher, tokens=tokens).openapi()
     finally:
         await publisher.stop()
 

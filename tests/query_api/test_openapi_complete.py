@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from postbacks.store.protocol import Params, QuerySettings, Row
+from postbacks_cli.api_docs import NoStore
 from query_api.app import build_app
 from query_api.auth import TokenTable
 from query_api.dispatcher_publisher import DispatcherPublisher
@@ -61,36 +61,10 @@ ANSWERS: dict[tuple[str, str], set[int]] = {
 }
 
 
-class _NoStore:
-    """Building the app and reading its document query nothing."""
-
-    database = "postbacks"
-
-    def table(self, name: str) -> str:
-        return f"{self.database}.{name}"
-
-    async def execute(self, sql: str, params: Params | None = None) -> None:
-        raise AssertionError("no query expected")
-
-    async def select(
-        self, sql: str, params: Params | None = None, settings: QuerySettings | None = None
-    ) -> list[Row]:
-        raise AssertionError("no query expected")
-
-    async def insert_json(self, table: str, rows: Sequence[bytes]) -> None:
-        raise AssertionError("no query expected")
-
-    async def ping(self) -> None:
-        raise AssertionError("no query expected")
-
-    async def close(self) -> None:
-        return None
-
-
 async def _app(tokens: TokenTable | None) -> AsyncIterator[FastAPI]:
     publisher = DispatcherPublisher("127.0.0.1:9")  # never started: nothing is sent
     try:
-        yield build_app(_NoStore(), publisher, tokens=tokens)
+        yield build_app(NoStore(), publisher, tokens=tokens)
     finally:
         await publisher.stop()
 

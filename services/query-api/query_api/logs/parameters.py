@@ -114,15 +114,8 @@ def choice_parameter(
 
 
 def _repeated(name: str, items: dict[str, Any], description: str) -> Parameter:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "style": "form",
-        "explode": True,
-        "schema": {"type": "array", "items": items},
-    }
+    array = _single(name, {"type": "array", "items": items}, description)
+    return {**array, "style": "form", "explode": True}
 
 
 def _single(name: str, schema: dict[str, Any], description: str) -> Parameter:
