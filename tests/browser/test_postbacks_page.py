@@ -199,3 +199,39 @@ async def test_enable_disable_test_fire_and_delete(
     await expect(page.locator("#notice")).to_contain_text(
         f"No postback configuration with id {created['id']}"
     )
+
+
+async def test_an_edit_of_a_configuration_saved_since_is_refused_not_overwriting_it(
+    page: Page, stack: System, publisher_server: Receiver
+) -> None:
+    base = str(stack.api.base_url).rstrip("/")
+    created = await stack.create_postback(
+        name="Edited twice", type="Conversion", offer_id=7704, url=publisher_server.url("/ok")
+    )
+    await page.goto(f"{base}/postbacks")
+    await page.get_by_role("button", name="Edit \u201cEdited twice\u201d").click()
+    editor = page.locator("#editor")
+    await editor.get_by_label("URL", exact=True).fill(publisher_server.url("/from-the-page"))
+    # Meanwhile someone else changes it through the API.
+    answer = await stack.api.patch(
+        f"/api/v1/postbacks/{created['id']}", json={"url": publisher_server.url("/from-the-api")}
+    )
+    assert answer.status_code == 200, answer.text
+    await editor.get_by_role("button", name="Save").click()
+
+    await expect(editor.locator("#form-error")).to_contain_text(
+        "Someone saved this postback since you opened it, so your changes were not saved."
+    )
+    (stored,) = await configs_named(stack, "Edited twice")
+    assert stored["url"] == publisher_server.url("/from-the-api")
+    assert stored["version"] == 2
+
+    # The list still shows version 1: switching it off is refused too, and the list reloads.
+    await editor.get_by_role("button", name="Cancel").click()
+    await page.get_by_role("switch", name="Enabled: Edited twice").uncheck()
+    await expect(page.locator("#notice")).to_contain_text("was changed by someone else")
+    await expect(page.get_by_role("switch", name="Enabled: Edited twice")).to_be_checked()
+    (stored,) = await configs_named(stack, "Edited twice")
+    assert (stored["enabled"], stored["version"]) == (True, 2)
+    await page.get_by_role("switch", name="Enabled: Edited twice").uncheck()
+    await expect(page.locator("#saved")).to_have_text("\u201cEdited twice\u201d is now disabled.")

@@ -4,26 +4,19 @@
 import { ApiError, api } from "./api.js";
 import { byId, fill, h, openDialog } from "./dom.js";
 
-const FIELDS = ["name", "type", "offer_id", "publisher_id", "event_id", "statuses", "method", "url", "body", "content_type", "headers", "timeout_ms", "connect_timeout_ms", "delay_ms", "retry_max_attempts", "retry_initial_delay_ms", "retry_max_delay_ms", "enabled"];
 // The optional numeric fields: their input, and left out of the payload when empty.
 const NUMBERS = [
   ["timeout_ms", "pb-timeout"], ["connect_timeout_ms", "pb-connect-timeout"], ["delay_ms", "pb-delay"],
   ["retry_max_attempts", "pb-retry-attempts"], ["retry_initial_delay_ms", "pb-retry-initial"], ["retry_max_delay_ms", "pb-retry-max"],
 ];
-// What the server adds to a configuration; everything else is the client's to send back.
-const BOOKKEEPING = new Set(["id", "created_at", "updated_at", "version"]);
-// Where focus goes when the API names a field.
+// Where focus goes when the API names a field: every field of the form.
 const FOCUS = {
   name: "pb-name", type: "pb-type", offer_id: "pb-offer", publisher_id: "pb-publisher",
   event_id: "pb-event", statuses: "pb-status-approved", method: "pb-method", url: "pb-url",
   body: "pb-body", content_type: "pb-content-type", headers: "add-header",
   enabled: "pb-enabled-box", ...Object.fromEntries(NUMBERS),
 };
-
-/** What PUT and POST take: a stored configuration without its bookkeeping. */
-export function editable(config) {
-  return Object.fromEntries(Object.entries(config).filter(([key]) => !BOOKKEEPING.has(key)));
-}
+const FIELDS = Object.keys(FOCUS);
 
 // Digits go as a number (up to 15, exact in JavaScript); anything else as typed, so the
 // API's own message says what is wrong with it.
@@ -62,6 +55,8 @@ export class PostbackForm {
 
   open(config = null) {
     this.editingId = config ? config.id : null;
+    // Sent back with the change: if someone saved the configuration since, the API answers 409.
+    this.editingVersion = config ? config.version : null;
     fill(byId("editor-title"), config ? `Edit postback: ${config.name}` : "New postback");
     const c = config || { type: "Conversion", method: "GET", statuses: ["approved"], content_type: "json", enabled: true, headers: {} };
     byId("pb-name").value = c.name || "";
@@ -145,7 +140,7 @@ export class PostbackForm {
     try {
       const payload = this.payload();
       const saved = this.editingId
-        ? await api("PUT", `/api/v1/postbacks/${encodeURIComponent(this.editingId)}`, payload)
+        ? await api("PUT", `/api/v1/postbacks/${encodeURIComponent(this.editingId)}`, { ...payload, version: this.editingVersion })
         : await api("POST", "/api/v1/postbacks", payload);
       this.dialog.close();
       this.onSaved(saved);
@@ -166,6 +161,12 @@ export class PostbackForm {
   }
 
   showErrors(error) {
+    if (error instanceof ApiError && error.status === 409) {
+      const area = byId("form-error");
+      area.hidden = false;
+      fill(area, "Someone saved this postback since you opened it, so your changes were not saved. Close the form, open the postback again to see what it is now, and make your change to that.");
+      return;
+    }
     const unplaced = [];
     let first = null;
     for (const detail of error instanceof ApiError ? error.details : []) {

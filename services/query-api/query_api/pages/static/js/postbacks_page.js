@@ -1,11 +1,11 @@
 // The Postbacks page: the configurations, with create / edit, enable / disable, delete
 // (confirmed) and a test fire that shows the attempt it made.
 
-import { api } from "./api.js";
+import { ApiError, api } from "./api.js";
 import { codeMeaning } from "./codes.js";
 import { byId, fill, h, openDialog, showError } from "./dom.js";
 import { statusBadge } from "./log_table.js";
-import { PostbackForm, editable } from "./postback_form.js";
+import { PostbackForm } from "./postback_form.js";
 import { setUpTokenBar } from "./token_bar.js";
 
 let configs = [];
@@ -86,12 +86,18 @@ function openLinked() {
 async function setEnabled(config, toggle) {
   toggle.disabled = true;
   try {
-    const saved = await api("PUT", `/api/v1/postbacks/${encodeURIComponent(config.id)}`, { ...editable(config), enabled: toggle.checked });
+    // Only `enabled` changes, and only if nobody saved the configuration since the list was read.
+    const saved = await api("PATCH", `/api/v1/postbacks/${encodeURIComponent(config.id)}`, { enabled: toggle.checked, version: config.version });
     say(`\u201c${saved.name}\u201d is now ${saved.enabled ? "enabled" : "disabled"}.`);
     await load();
   } catch (error) {
     toggle.checked = !toggle.checked;
     toggle.disabled = false;
+    if (error instanceof ApiError && error.status === 409) {
+      await load();
+      showError(new Error(`\u201c${config.name}\u201d was changed by someone else since the list was loaded; it now shows what it is. Switch it again if you still want to.`));
+      return;
+    }
     showError(error);
   }
 }
