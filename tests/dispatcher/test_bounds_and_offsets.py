@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from dispatcher.offsets import OffsetTracker, Partition
 from dispatcher.scheduler import Admission, HostScheduler
 
@@ -185,3 +187,19 @@ def test_a_late_answer_for_a_forgotten_partition_still_frees_its_room() -> None:
     assert tracker.full
     old.finish_part(5)
     assert (tracker.pending, tracker.full) == (0, False)
+
+
+def test_an_output_cannot_end_twice_or_for_an_input_that_is_done() -> None:
+    tracker = OffsetTracker(max_pending=2)
+    progress = tracker.begin(TP, 0, parts=1)
+    progress.finish_part(0)
+    with pytest.raises(KeyError):
+        progress.abandon_part(0)  # offset 0 is done: nothing left to abandon
+    with pytest.raises(KeyError):
+        progress.finish_part(0)
+    assert (tracker.pending, tracker.to_commit()) == (0, {TP: 1})
+    held = tracker.begin(TP, 1, parts=1)
+    held.abandon_part(1)
+    with pytest.raises(RuntimeError, match="not pending"):
+        held.abandon_part(1)  # the one output, abandoned again: the count stays right
+    assert tracker.pending == 0

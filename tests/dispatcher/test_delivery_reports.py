@@ -1,7 +1,7 @@
 """The broker's side of a refusal, through the delivery reports librdkafka calls: a record
 refused for what it is (perhaps with its batch) is sent again unchanged, then slimmed down; a
 slimmed one refused too, or any unforeseen error in a report, stops the engine so its input is
-consumed again. Every report settles its output exactly once. On the real broker: the reports
+consumed again. Every report ends its output exactly once. On the real broker: the reports
 are called as librdkafka calls them, with the refusal it would report."""
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ async def test_a_slimmed_record_refused_too_stops_the_engine_and_commits_nothing
     assert progress.committable() == 0  # the input is consumed again after the restart
 
 
-async def test_an_unforeseen_error_in_a_report_stops_the_engine_and_settles(
+async def test_an_unforeseen_error_in_a_report_stops_the_engine_and_ends_its_output(
     outputs: Outputs,
 ) -> None:
     tracker, progress = one_input()

@@ -218,11 +218,11 @@ class DeliveryEngine:
         work.progress.abandon_part(work.offset)
 
     async def _record(self, attempt: Attempt, work: Work) -> None:
-        metrics.count_attempt(
-            attempt.status, attempt.postback_type, attempt.trigger, attempt.response_code
-        )
         ack = (work.progress, work.offset)
         try:
+            metrics.count_attempt(
+                attempt.status, attempt.postback_type, attempt.trigger, attempt.response_code
+            )
             if not self._outputs.offer_attempt(attempt, ack):  # the producer's queue is full
                 await self._outputs.attempt(attempt, ack)
         except KafkaException as exc:  # the producer failed, not this record: stop

@@ -68,6 +68,8 @@ class PartitionProgress:
     def abandon_part(self, offset: int) -> None:
         """An output of the input at `offset` that will never be published: it stays among
         the input's remaining outputs, so the input is never done."""
+        if offset not in self._remaining:
+            raise KeyError(f"offset {offset} has no output left on {self.partition}")
         self._tracker.output_ended()
 
     def committable(self) -> int | None:
@@ -98,6 +100,8 @@ class OffsetTracker:
 
     def output_ended(self) -> None:
         """One output stopped being pending (finished or abandoned)."""
+        if self.pending <= 0:  # an output ended twice: say so rather than lose the bound
+            raise RuntimeError("an output ended that was not pending")
         self.pending -= 1
         if self.pending < self._max_pending:
             self.room.set()
