@@ -2,7 +2,7 @@
 
 One `INSERT ... SELECT ... FROM numbers_mt(N)`: ClickHouse builds every row itself, on every
 core, so ten million rows take a minute or two instead of the hours a Python loop through
-JSONEachRow would (design §2: ~110,000 rows/s). Every
+JSONEachRow would (design §2: 64,000 to 75,000 rows/s). Every
 random choice is a hash of the row number (`cityHash64(n, stream)`), so a run is reproducible
 except for `attempted_at`, which is placed relative to the time of the run.
 

@@ -1,10 +1,11 @@
 """The files derived from the attempt record's table (postbacks.attempts.AttemptRecord).
 
 `python -m postbacks_cli.attempt_codegen` writes them; `--check` only says whether the
-committed ones are current (tests run it). Three derived definitions are files because they
+committed ones are current (tests run it). Four derived definitions are files because they
 must be: the dispatcher's hot-path dataclass (typed for mypy, and a plain dataclass because
 building the pydantic model cost about 12 µs a postback against 2.7 µs), the Logs page's
-columns (a static ES module), and the column list of the attempt log's DDL.
+columns (a static ES module), the column list of the attempt log's DDL and the table of fields
+in docs/design.md §6.
 """
 
 from __future__ import annotations

@@ -8,8 +8,6 @@ import signal
 from collections.abc import Coroutine
 from typing import Any
 
-from postbacks.topics import KAFKA_LOGGER
-
 log = logging.getLogger(__name__)
 
 
@@ -19,9 +17,6 @@ def configure_logging(level: str = "INFO") -> None:
     )
     # aiokafka reports every rebalance and coordinator change at INFO; keep the console readable.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    # FastStream logs partition assignments and task callbacks in a format of its own; the
-    # services log their own start-up lines.
-    logging.getLogger(KAFKA_LOGGER).setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per postback otherwise
 
 

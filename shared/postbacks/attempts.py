@@ -307,12 +307,19 @@ class AttemptField:
         return match.group(1) if match else self.column.clickhouse
 
 
+_KNOWN_METADATA = {"Column", "MaxLen", "Ge", "Le"}
+
+
 def _fields() -> tuple[AttemptField, ...]:
     fields = []
     for name, info in AttemptRecord.model_fields.items():
         columns = [m for m in info.metadata if isinstance(m, Column)]
         if len(columns) != 1:
             raise TypeError(f"AttemptRecord.{name} needs exactly one Column")
+        # The derived checks (the log-writer's, the API's) know these bounds and no others.
+        unknown = [m for m in info.metadata if type(m).__name__ not in _KNOWN_METADATA]
+        if unknown:
+            raise TypeError(f"AttemptRecord.{name}: derive {unknown} in FIELDS first")
         fields.append(
             AttemptField(
                 name=name,

@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 from postbacks.attempts import HttpMethod, PostbackType
 from postbacks.inputs import ConversionStatus
@@ -270,6 +271,7 @@ class ReadBack(BaseModel):
     updated_at: AwareDatetime | None = Field(default=None, description=_READ_BACK)
     version: int | None = Field(
         default=None,
+        ge=1,
         description=(
             f"{_READ_BACK}; a version older than the stored one means the configuration "
             "changed since it was read, and the write is refused with 409"
@@ -304,16 +306,19 @@ class _MergePatch(ReadBack):
         return self.model_dump(mode="json", exclude_unset=True, exclude=set(READ_ONLY_FIELDS))
 
 
-def _patch_field(annotation: Any, bounds: list[Any]) -> Any:
-    """A field as a merge patch names it: its type and bounds, optional, null allowed (it
-    removes the field), and in a map (`headers`) null allowed for a value (it removes that
-    key)."""
+def _patch_field(info: FieldInfo) -> Any:
+    """A field as a merge patch names it: optional, null allowed (it removes the field), with
+    its bounds and documentation. In a map (`headers`) null is allowed for a value (it removes
+    that key), and the map's size is checked on the merged configuration, not on the patch."""
+    annotation: Any = info.annotation
+    bounds = info.metadata
     if get_origin(annotation) is dict:
         key, value = get_args(annotation)
-        annotation = dict[key, value | None]  # type: ignore[valid-type]
-    if bounds:
-        return (Annotated[annotation | None, *bounds], None)
-    return (annotation | None, None)
+        annotation, bounds = dict[key, value | None], []  # type: ignore[valid-type]
+    field = Field(
+        default=None, description=info.description, json_schema_extra=info.json_schema_extra
+    )
+    return (Annotated[annotation | None, *bounds] if bounds else annotation | None, field)
 
 
 # What PATCH takes: a JSON merge patch (RFC 7396) of a configuration, derived from
@@ -325,11 +330,20 @@ PostbackConfigPatch: type[_MergePatch] = create_model(
     "PostbackConfigPatch",
     __base__=_MergePatch,
     __doc__="A JSON merge patch (RFC 7396) of a configuration: only the fields it names change.",
-    **{
-        name: _patch_field(info.annotation, info.metadata)
-        for name, info in PostbackConfigIn.model_fields.items()
-    },
+    **{name: _patch_field(info) for name, info in PostbackConfigIn.model_fields.items()},
 )
+
+
+def patched(config: PostbackConfig, patch: _MergePatch) -> dict[str, Any]:
+    """`config`'s editable fields with `patch` applied (RFC 7396). Header names are matched
+    ignoring case, as everywhere else: `{"headers": {"x-source": null}}` removes `X-Source`."""
+    changes = patch.changes()
+    headers = changes.get("headers")
+    if isinstance(headers, dict):
+        stored = {name.lower(): name for name in config.headers}
+        changes["headers"] = {stored.get(name.lower(), name): v for name, v in headers.items()}
+    result: dict[str, Any] = merge_patch(config.editable(), changes)
+    return result
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

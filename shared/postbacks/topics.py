@@ -14,9 +14,6 @@ DLQ = "postbacks.dlq"
 
 INPUT_TOPICS = (CLICKS, CONVERSIONS, EVENTS)
 
-# The logger the services hand to FastStream, so its lines share the services' format and level.
-KAFKA_LOGGER = "postbacks.kafka"
-
 
 @dataclass(frozen=True)
 class TopicSpec:

@@ -286,6 +286,28 @@ async def test_patch_merges_headers_name_by_name(api: httpx.AsyncClient) -> None
     assert cleared.json()["headers"] == {}
 
 
+async def test_patch_matches_header_names_ignoring_case(api: httpx.AsyncClient) -> None:
+    before = await created(api)
+    answer = await patch(api, before["id"], {"headers": {"x-offer": None, "x-source": "pb"}})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["headers"] == {"X-Source": "pb"}
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+@pytest.mark.parametrize("version", [0, -1])
+async def test_a_version_never_issued_is_invalid_not_a_conflict(
+    api: httpx.AsyncClient, method: str, version: int
+) -> None:
+    config = await read(api, (await created(api))["id"])
+    sent = {**config, "enabled": False, "version": version}
+    if method == "PUT":
+        answer = await api.put(f"{API}/{config['id']}", json=sent)
+    else:
+        answer = await patch(api, config["id"], sent)
+    assert fields_named(error_of(answer, 422)) == ["version"]
+    assert await read(api, config["id"]) == config
+
+
 async def test_patch_with_nothing_changes_no_field(api: httpx.AsyncClient) -> None:
     before = await created(api)
     answer = await patch(api, before["id"], {})

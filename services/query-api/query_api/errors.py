@@ -6,6 +6,8 @@ ApiError
 ├── Unauthorized       401: no valid bearer token (with WWW-Authenticate: Bearer)
 ├── Forbidden          403: a valid token without the scope the endpoint needs
 ├── NotFound           404
+├── Conflict           409: it exists, but cannot be done as things are (changed since read)
+├── UnsupportedMediaType 415: a body of a type the route does not take
 ├── Invalid            422: a body that does not fit, naming the field
 └── Unavailable        503: not now
     ├── QueryTooSlow   503: the query ran past its time (or memory) limit
@@ -109,7 +111,8 @@ class FieldError(BaseModel):
 class ErrorInfo(BaseModel):
     code: str = Field(
         description="What went wrong, for programs: e.g. bad_request, query_too_large, "
-        "unauthorized, forbidden, not_found, cannot_refire, invalid, busy, query_too_slow"
+        "unauthorized, forbidden, not_found, cannot_refire, conflict, unsupported_media_type, "
+        "invalid, busy, query_too_slow"
     )
     message: str = Field(description="What went wrong and what to change, for people")
     details: list[FieldError] = Field(

@@ -28,7 +28,7 @@ from postbacks.configs import (
     PostbackConfigIn,
     PostbackConfigPatch,
     ReadBack,
-    merge_patch,
+    patched,
 )
 from query_api.config_repository import ConfigRepository
 from query_api.dispatcher_publisher import DispatcherPublisher
@@ -74,7 +74,7 @@ class PostbackService:
         async with self._writes:
             current = await self.get(config_id)
             _check_read_back(current, patch.read_back())
-            merged = merge_patch(current.editable(), patch.changes())
+            merged = patched(current, patch)
             try:
                 payload = PostbackConfigIn.model_validate(merged)
             except ValidationError as exc:

@@ -48,7 +48,10 @@ from query_api.logs.cursor import (
 
 # Column -> ClickHouse type its `is`/`is_not` values are bound as, from the record's table.
 FILTERABLE_COLUMNS: dict[str, str] = {f.name: f.filter_type for f in FIELDS if f.column.filterable}
-_NUMERIC_MAX = {"UInt64": 2**64 - 1, "UInt16": 2**16 - 1}
+# Numeric column -> the largest value it holds (the record's bound, which is its UInt type's).
+NUMERIC_MAX: dict[str, int] = {
+    f.name: f.le for f in FIELDS if f.column.filterable and f.python_type is int and f.le
+}
 _OTHER_PARAMETERS = ("from", "to", "limit", "cursor")
 
 DEFAULT_LIMIT = 50
@@ -208,7 +211,7 @@ def _filter_value(key: str, column: str, operator: Operator, value: str) -> str 
     if type_ == "String":
         return value
     # Only plain ASCII digits: int() would also take " 5", "+5", "5_000" and other scripts' digits.
-    limit = _NUMERIC_MAX[type_]
+    limit = NUMERIC_MAX[column]
     if not _DIGITS.fullmatch(value) or int(value) > limit:
         raise InvalidLogQuery(
             f"'{key}' must be a whole number from 0 to {limit}, got {value!r}; "

@@ -14,11 +14,12 @@ being one the server made) is in the descriptions, and refused with a 400 that s
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
-from query_api.logs.filters import DEFAULT_LIMIT, FILTERABLE_COLUMNS, MAX_LIMIT
+from query_api.guardrails import QueryLimits
+from query_api.logs.filters import DEFAULT_LIMIT, FILTERABLE_COLUMNS, MAX_LIMIT, NUMERIC_MAX
 
 Parameter = dict[str, Any]
 
@@ -33,18 +34,20 @@ TIME_PATTERN = (
 )
 # What cursor.decode_cursor can decode: urlsafe base64, padded or not, at most 200 characters.
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+={0,2}$"
-_UNSIGNED = re.compile(r"UInt(\d+)")
+_LIMITS = QueryLimits()
+# The time window every log route and a re-fire selection have, as the defaults set it.
+WINDOW = (
+    f"Without `from`: {_LIMITS.default_window / timedelta(hours=1):g} hours before `to` or now "
+    "(POSTBACKS_API_DEFAULT_WINDOW_HOURS). `from` to `to` (or now) may cover at most "
+    f"{_LIMITS.max_span.days} days (POSTBACKS_API_MAX_SPAN_DAYS)"
+)
 
 
 def value_schema(column: str) -> dict[str, Any]:
     """The JSON Schema of one `c=V` or `c__is_not=V` value of `column`."""
-    type_ = FILTERABLE_COLUMNS[column]
-    if type_ == "String":
-        return {"type": "string"}
-    unsigned = _UNSIGNED.fullmatch(type_)
-    if unsigned is None:  # a new column type: decide here how it is documented
-        raise ValueError(f"no OpenAPI schema for the ClickHouse type {type_} of {column}")
-    return {"type": "integer", "minimum": 0, "maximum": 2 ** int(unsigned.group(1)) - 1}
+    if column in NUMERIC_MAX:
+        return {"type": "integer", "minimum": 0, "maximum": NUMERIC_MAX[column]}
+    return {"type": "string"}
 
 
 def filter_parameters(columns: Iterable[str] = FILTERABLE_COLUMNS) -> list[Parameter]:

@@ -16,7 +16,7 @@ from query_api.logs.counts import count_logs
 from query_api.logs.export import export_filename, start_export
 from query_api.logs.filters import FILTERABLE_COLUMNS, InvalidLogQuery, LogQuery, parse_log_query
 from query_api.logs.models import LogCount, LogPage, LogRecord
-from query_api.logs.parameters import MAX_QUERY_PARAMETERS, log_parameters
+from query_api.logs.parameters import MAX_QUERY_PARAMETERS, WINDOW, log_parameters
 from query_api.logs.reader import read_attempt, read_logs
 
 router = APIRouter(prefix="/api/v1/logs", tags=["logs"])
@@ -27,11 +27,7 @@ _FILTERS = (
     f"{', '.join(FILTERABLE_COLUMNS)}. Also `from`, `to` (RFC 3339)"
 )
 # What the schemas of the parameters cannot say: the 400 a schema-valid query may still get.
-_WINDOW = (
-    ". Without `from`: 24 hours before `to` or now (POSTBACKS_API_DEFAULT_WINDOW_HOURS). `from` "
-    "to `to` (or now) may cover at most 31 days (POSTBACKS_API_MAX_SPAN_DAYS). At most "
-    f"{MAX_QUERY_PARAMETERS} query parameters in all"
-)
+_WINDOW = f". {WINDOW}. At most {MAX_QUERY_PARAMETERS} query parameters in all"
 _QUERY_ERRORS = error_responses(
     (
         400,

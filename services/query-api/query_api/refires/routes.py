@@ -30,7 +30,12 @@ from query_api.fire_testing import wait_for_attempt
 from query_api.guardrails import QueryLimits, within_window
 from query_api.logs.filters import InvalidLogQuery, LogQuery, parse_log_query
 from query_api.logs.models import LogRecord
-from query_api.logs.parameters import MAX_QUERY_PARAMETERS, flag_parameter, log_parameters
+from query_api.logs.parameters import (
+    MAX_QUERY_PARAMETERS,
+    WINDOW,
+    flag_parameter,
+    log_parameters,
+)
 from query_api.refires.jobs import JobCounts, describe
 from query_api.refires.requests import RefireTimeout, read_refirable, refire_request
 
@@ -59,8 +64,7 @@ class RefireDryRun(BaseModel):
 
 
 _SELECTION_WINDOW = (
-    ". Without `from`: 24 hours before `to` or now; without `to`: now (frozen when the job "
-    "starts). `from` to `to` may cover at most 31 days (POSTBACKS_API_MAX_SPAN_DAYS). At most "
+    f". {WINDOW}; without `to`, now is frozen when the job starts. At most "
     f"{MAX_QUERY_PARAMETERS} query parameters in all"
 )
 
