@@ -40,7 +40,7 @@ async def expect_count(page: Page, matching: int, shown: int | None = None) -> N
 
 async def shown_transactions(page: Page) -> list[str]:
     """The Transaction ID column of the table, top to bottom."""
-    return await page.locator("#log-rows td.c-tx").all_inner_texts()
+    return await page.locator("#log-rows td.c-transaction_id").all_inner_texts()
 
 
 async def chips(page: Page) -> list[str]:

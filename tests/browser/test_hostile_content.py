@@ -40,9 +40,9 @@ async def test_hostile_server_response_and_input_show_as_text(
     await page.goto(f"{base}/logs?offer_id={OFFER}")
     row = page.locator("#log-rows tr")
     await expect(row).to_have_count(1)
-    await expect(row.locator("td.c-response")).to_have_text(PAYLOAD)
-    await expect(row.locator("td.c-tx")).to_have_text(TRANSACTION)
-    await expect(row.locator("td.c-name")).to_have_text(NAME)
+    await expect(row.locator("td.c-server_response")).to_have_text(PAYLOAD)
+    await expect(row.locator("td.c-transaction_id")).to_have_text(TRANSACTION)
+    await expect(row.locator("td.c-postback_name")).to_have_text(NAME)
     await assert_nothing_ran(page)
 
     await row.locator("button.row-open").click()

@@ -1,5 +1,6 @@
 // Rows of the log table: failed rows marked by a class, an icon and the word, not colour alone.
 
+import { COLUMNS } from "./columns.js";
 import { h, shortTime } from "./dom.js";
 
 export function statusBadge(status) {
@@ -9,6 +10,21 @@ export function statusBadge(status) {
     { class: failed ? "badge failed" : "badge ok" },
     h("span", { "aria-hidden": "true" }, failed ? "\u2716 " : "\u2714 "),
     status,
+  );
+}
+
+// A column's cells and heading share a class named after its key (and c-num for numbers).
+function columnClass(column) {
+  return column.numeric ? `c-${column.key} c-num` : `c-${column.key}`;
+}
+
+/** The table's heading row: the time, then the record's labelled, filterable columns. */
+export function logHead() {
+  return h(
+    "tr",
+    {},
+    h("th", { scope: "col", class: "c-time" }, "Time (UTC)"),
+    ...COLUMNS.map((column) => h("th", { scope: "col", class: columnClass(column) }, column.label)),
   );
 }
 
@@ -32,16 +48,10 @@ export function logRow(item, onOpen) {
       },
     },
     h("td", { class: "c-time" }, h("button", { type: "button", class: "row-open", "aria-label": `${time}: open details`, onclick: open }, time)),
-    h("td", { class: "c-status" }, statusBadge(item.status)),
-    cell(item.postback_name, "c-name"),
-    cell(item.postback_type, "c-type"),
-    cell(item.offer_id, "c-num"),
-    cell(item.publisher_id, "c-num"),
-    cell(item.event_id, "c-event"),
-    cell(item.transaction_id, "c-tx"),
-    cell(item.response_code, "c-code"),
-    cell(item.url, "c-url"),
-    cell(item.error, "c-error"),
-    cell(item.server_response, "c-response"),
+    ...COLUMNS.map((column) =>
+      column.key === "status"
+        ? h("td", { class: columnClass(column) }, statusBadge(item.status))
+        : cell(item[column.key], columnClass(column)),
+    ),
   );
 }

@@ -6,7 +6,7 @@ import { byId, fill, showError } from "./dom.js";
 import { FilterBar } from "./filter_bar.js";
 import { readView, viewQuery } from "./filters.js";
 import { showDetail } from "./log_detail.js";
-import { logRow } from "./log_table.js";
+import { logHead, logRow } from "./log_table.js";
 import { setUpBulkRefire, showBulkRefire } from "./refire_bulk.js";
 import { TimeRange } from "./time_range.js";
 import { setUpTokenBar } from "./token_bar.js";
@@ -132,6 +132,7 @@ async function exportClicked(event) {
   }
 }
 
+fill(byId("log-head"), logHead());
 setUpTokenBar();
 setUpBulkRefire(() => viewQuery(view), refresh);
 byId("load-more").addEventListener("click", loadMore);
