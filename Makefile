@@ -1,5 +1,6 @@
 # Two commands on a fresh machine: `make run` and `make test`. Everything else is installed here:
 # uv (pinned, into .tools/), then the locked environment into .venv/.
+# `make check` (before a commit): lint and the tests that start no broker, chDB or process, < 2 min.
 
 UV_VERSION := 0.13.8
 UV := .tools/bin/uv
@@ -7,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint format env clean bench browser-deps generated
+.PHONY: run test check lint format env clean bench browser-deps generated
 
 $(UV):
 	python3 -m venv .tools
@@ -29,6 +30,11 @@ lint: env
 
 test: lint browser-deps
 	$(VENV)/bin/pytest
+
+# The quick tier: every test without the real_parts marker (tests/tiers.py sets it on the tests
+# that start the embedded broker, chDB or another process). `make test` runs them all (CI).
+check: lint
+	$(VENV)/bin/pytest -m "not real_parts"
 
 # Debian's chromium for tests/browser (Playwright drives it; it never downloads a browser).
 # Installed when missing and we are root with apt-get; otherwise the browser tests skip and

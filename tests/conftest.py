@@ -13,8 +13,9 @@ from postbacks.kafka_admin import ensure_topics
 from postbacks.store.chdb_backend import EmbeddedStore
 from postbacks.store.schema import apply_schema
 
-# The `system` fixture: the whole pipeline running, for e2e, refire and CLI tests.
-pytest_plugins = ("tests.e2e.system",)
+# The `system` fixture: the whole pipeline running, for e2e, refire and CLI tests; the test
+# tiers (markers set from what each test starts, and the guard that checks them).
+pytest_plugins = ("tests.e2e.system", "tests.tiers")
 
 
 @pytest.fixture(scope="session")

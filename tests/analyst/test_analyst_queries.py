@@ -14,7 +14,8 @@ from log_writer.storing import Backoff, BatchWriter
 from log_writer.validation import check_batch
 from postbacks.attempts import AttemptRecord
 from postbacks.store.chdb_backend import EmbeddedStore
-from tests.log_writer.records import T0, attempt, consumed, encoded
+from tests.attempts import T0, attempt_record, encoded
+from tests.log_writer.records import consumed
 
 README = Path(__file__).resolve().parents[2] / "deploy" / "clickhouse" / "README.md"
 _QUERY = re.compile(r"^### (?P<title>.+?)\n\n```sql\n(?P<sql>.*?)\n```", re.MULTILINE | re.DOTALL)
@@ -38,7 +39,7 @@ def sample() -> list[AttemptRecord]:
         failed = publisher == 42 and n % 3 == 0
         code = (0 if n % 2 else 502) if failed else 200
         records.append(
-            attempt(
+            attempt_record(
                 n,
                 attempted_at=T0 - timedelta(minutes=n % 50),
                 publisher_id=publisher,

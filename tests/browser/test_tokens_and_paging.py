@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.async_api import Page, expect
 
-from postbacks.attempts import AttemptRecord
 from postbacks.store.chdb_backend import EmbeddedStore
 from query_api.app import build_app
 from query_api.auth import TokenTable
 from query_api.dispatcher_publisher import DispatcherPublisher
+from tests.attempts import attempt_record, insert_attempts
 from tests.browser.page_helpers import csv_rows, expect_count, page_query, shown_transactions
 from tests.serving import served
 
@@ -25,26 +25,26 @@ RECENT = 55  # one a minute over the last hour
 OLDER = 5  # three hours ago: inside the default 24 hours, outside "Last 1 h"
 
 
-async def insert_attempts(store: EmbeddedStore) -> None:
+async def insert_paged_attempts(store: EmbeddedStore) -> None:
     now = datetime.now(UTC)
     times = [now - timedelta(minutes=n) for n in range(RECENT)]
     times += [now - timedelta(hours=3, minutes=n) for n in range(OLDER)]
-    rows = [
-        AttemptRecord(
-            attempt_id=uuid.uuid4(), attempted_at=at, status="Failed" if n % 3 else "Success",
+    records = [
+        attempt_record(
+            attempted_at=at, status="Failed" if n % 3 else "Success",
             postback_id=uuid.uuid4(), postback_name="Paged", postback_type="Conversion",
             offer_id=1, publisher_id=42, transaction_id=f"page-{n:02d}",
             response_code=500 if n % 3 else 200, url=f"http://127.0.0.1/pb?tx=page-{n:02d}",
             latency_ms=3, source="{}",
-        ).model_dump_json().encode()
+        )
         for n, at in enumerate(times)
     ]  # fmt: skip
-    await store.insert_json("postback_attempts", rows)
+    await insert_attempts(store, records)
 
 
 @pytest.fixture
 async def guarded_url(kafka_topics: str, embedded_store: EmbeddedStore) -> AsyncIterator[str]:
-    await insert_attempts(embedded_store)
+    await insert_paged_attempts(embedded_store)
     publisher = DispatcherPublisher(kafka_topics)
     await publisher.start()
     app = build_app(embedded_store, publisher, tokens=TokenTable({READER: ["logs:read"]}))

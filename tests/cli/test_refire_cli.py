@@ -5,7 +5,6 @@ followed to the end."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -13,10 +12,9 @@ import orjson
 import pytest
 from typer.testing import CliRunner, Result
 
-from postbacks.attempts import AttemptRecord
 from postbacks_cli.main import app as cli
 from postbacks_cli.refire import RefireFailed, parse_moment, selection
-from query_api.logs.reader import TABLE
+from tests.attempts import attempt_record, insert_attempts
 from tests.e2e.receivers import Receiver, receiver
 from tests.e2e.system import System
 
@@ -36,11 +34,10 @@ async def seed_failures(system: System, url: str) -> None:
         name="CLI refire", type="Conversion", publisher_id=PUBLISHER, url=url
     )
     at = datetime.now(UTC) - timedelta(minutes=10)
-    rows = []
+    records = []
     for n, tx in enumerate(["cli-1", "cli-2", "cli-1"]):  # cli-1 failed twice: one pair
         source = {"transaction_id": tx, "offer_id": 3, "publisher_id": PUBLISHER}
-        record = AttemptRecord(
-            attempt_id=uuid.uuid4(),
+        record = attempt_record(
             attempted_at=at + timedelta(seconds=n),
             status="Failed",
             postback_id=config["id"],
@@ -54,8 +51,8 @@ async def seed_failures(system: System, url: str) -> None:
             latency_ms=1,
             source=orjson.dumps(source).decode(),
         )
-        rows.append(record.model_dump_json().encode())
-    await system.store.insert_json(TABLE, rows)
+        records.append(record)
+    await insert_attempts(system.store, records)
 
 
 async def invoke(args: list[str], answer: str = "") -> Result:

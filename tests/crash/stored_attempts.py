@@ -20,7 +20,8 @@ def main(directory: str) -> None:
         return [orjson.loads(line) for line in data.splitlines() if line]
 
     log = rows(
-        "SELECT toString(attempt_id) AS id, transaction_id AS tx "
+        "SELECT toString(attempt_id) AS id, transaction_id AS tx, "
+        "startsWith(error, 'not sent:') AS unsent "
         "FROM postbacks.postback_attempts SETTINGS output_format_json_quote_64bit_integers=0"
     )
     [rollup] = rows(
@@ -32,6 +33,7 @@ def main(directory: str) -> None:
             {
                 "ids": [r["id"] for r in log],
                 "transactions": [r["tx"] for r in log],
+                "unsent": [r["tx"] for r in log if r["unsent"]],
                 "rollup_attempts": rollup["n"],
             }
         )

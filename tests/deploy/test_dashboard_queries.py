@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from postbacks.attempts import AttemptRecord, AttemptStatus, PostbackType
+from postbacks.attempts import AttemptStatus, PostbackType
 from postbacks.store.chdb_backend import EmbeddedStore
+from tests.attempts import attempt_record, encoded
 from tests.deploy.grafana_files import Query, alert_rules, clickhouse_queries, expand
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -24,8 +25,7 @@ POSTBACKS = {HEALTHY: "Acme network", FAILING: "Down publisher"}
 
 
 def _attempt(publisher: int, code: int, minutes_ago: float, latency_ms: int) -> bytes:
-    record = AttemptRecord(
-        attempt_id=uuid.uuid4(),
+    record = attempt_record(
         attempted_at=NOW - timedelta(minutes=minutes_ago),
         status=AttemptStatus.SUCCESS if 200 <= code < 300 else AttemptStatus.FAILED,
         postback_id=uuid.UUID(int=publisher),
@@ -40,7 +40,7 @@ def _attempt(publisher: int, code: int, minutes_ago: float, latency_ms: int) -> 
         latency_ms=latency_ms,
         source="{}",
     )
-    return record.model_dump_json().encode()
+    return encoded(record)
 
 
 def _traffic() -> list[bytes]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +18,9 @@ from postbacks.configs import PostbackConfig
 from tests.dispatcher import hostile
 from tests.dispatcher.configs import stamped
 from tests.dispatcher.scraped import gauge
+from tests.dispatcher.scripted import Scripted
 from tests.dispatcher.stack import attempts, committed_total, dispatcher, publish, settings
+from tests.waiting import until
 
 # refused.test resolves to a private address: the guard refuses it before any connection.
 RESOLVER = StaticResolver({"pub.test": ["127.0.0.1"], "refused.test": ["10.0.0.1"]})
@@ -35,36 +36,6 @@ def config(url: str, publisher_id: int, **fields: Any) -> PostbackConfig:
             **fields,
         }
     )
-
-
-@dataclass
-class Scripted:
-    """Answers per transaction, in order (the last answer repeats); 200 when unscripted."""
-
-    answers: dict[str, list[bytes]]
-    seen: list[tuple[float, str]] = field(default_factory=list)  # (when, transaction)
-
-    async def __call__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: hostile.Hostile
-    ) -> None:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            s.requests += 1
-            tx = head.split(b" ", 2)[1].decode().rsplit("tx=", 1)[-1]
-            self.seen.append((time.time(), tx))
-            script = self.answers.get(tx, [b"200 OK"])
-            answer = script[min(sum(t == tx for _, t in self.seen), len(script)) - 1]
-            status, _, extra = answer.partition(b"\r\n")
-            writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\n")
-            writer.write((extra + b"\r\n" if extra else b"") + b"\r\n")
-            await writer.drain()
-
-
-async def until(condition: Any, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 def ms(attempt: dict[str, Any]) -> float:

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ from confluent_kafka import Producer
 
 from postbacks.embedded_broker import free_port
 from tests.e2e.receivers import Receiver
+from tests.waiting import ceiling, until_sync
 
 
 def _children(pid: int) -> list[int]:
@@ -35,17 +35,15 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _wait_ready(api: str, process: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+def _wait_ready(api: str, process: subprocess.Popen[bytes], timeout_s: float = 180) -> None:
+    def ready() -> bool:
         assert process.poll() is None, f"postbacks dev exited with {process.returncode}"
         try:
-            if httpx.get(f"{api}/readyz", trust_env=False).status_code == 200:
-                return
+            return httpx.get(f"{api}/readyz", trust_env=False).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("postbacks dev did not become ready")
+            return False
+
+    until_sync(ready, "postbacks dev ready", timeout_s, every_s=0.3)
 
 
 @contextmanager
@@ -75,7 +73,7 @@ def _stop(process: subprocess.Popen[bytes]) -> list[int]:
     """SIGTERM, as a supervisor would; returns the children it had."""
     children = _children(process.pid)
     process.send_signal(signal.SIGTERM)
-    assert process.wait(30) == 0
+    assert process.wait(ceiling(60)) == 0
     return children
 
 
@@ -111,10 +109,7 @@ def test_sigterm_stops_every_child_and_configurations_survive_a_restart(
         created = _create_postback(api, "survivor", 77, publisher_server)
         children = _stop(first)
     assert len(children) == 2, "expected the broker and the dispatcher as children"
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(pid) for pid in children), "a child outlived postbacks dev"
+    until_sync(lambda: not any(_alive(pid) for pid in children), "no child outlives postbacks dev")
 
     # The embedded broker kept nothing; the configuration comes back from ClickHouse.
     with dev(tmp_path, api_port, kafka_port) as second:
@@ -122,7 +117,7 @@ def test_sigterm_stops_every_child_and_configurations_survive_a_restart(
         assert [(c["id"], c["name"]) for c in listed] == [(created, "survivor")]
 
         _send_conversion(kafka_port, "tx-after-restart", 77)
-        items = _logged(api, "tx-after-restart", timeout_s=30)
+        items = _logged(api, "tx-after-restart")
         assert [item["status"] for item in items] == ["Success"]
         _stop(second)
 
@@ -139,16 +134,14 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def _logged(api: str, transaction_id: str, timeout_s: float) -> list[dict[str, object]]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        items: list[dict[str, object]] = httpx.get(
+def _logged(api: str, transaction_id: str) -> list[dict[str, object]]:
+    def items() -> list[dict[str, object]]:
+        found: list[dict[str, object]] = httpx.get(
             f"{api}/api/v1/logs", trust_env=False, params={"transaction_id": transaction_id}
         ).json()["items"]
-        if items:
-            return items
-        time.sleep(0.3)
-    return []
+        return found
+
+    return until_sync(items, f"{transaction_id} in the log", every_s=0.3)
 
 
 def test_a_dispatcher_that_dies_is_started_again_and_postbacks_resume(
@@ -160,17 +153,16 @@ def test_a_dispatcher_that_dies_is_started_again_and_postbacks_resume(
         _create_postback(api, "after a crash", 78, publisher_server)
         first = _dispatcher_child(running.pid)
         os.kill(first, signal.SIGKILL)
-        while _alive(first):
-            time.sleep(0.05)
+        until_sync(lambda: not _alive(first), "the killed dispatcher gone", every_s=0.05)
         # /readyz says so (within its 1 s cache), then ready again once the new one has joined.
-        deadline = time.monotonic() + 10
-        while httpx.get(f"{api}/readyz", trust_env=False).status_code == 200:
-            assert time.monotonic() < deadline, "/readyz never noticed the dispatcher was gone"
-            time.sleep(0.1)
+        until_sync(
+            lambda: httpx.get(f"{api}/readyz", trust_env=False).status_code != 200,
+            "/readyz noticing the dispatcher was gone",
+        )
 
         _wait_ready(api, running)
         assert _dispatcher_child(running.pid) != first
         _send_conversion(kafka_port, "tx-after-crash", 78)
-        items = _logged(api, "tx-after-crash", timeout_s=30)
+        items = _logged(api, "tx-after-crash")
         assert [item["status"] for item in items] == ["Success"]
         _stop(running)

@@ -36,6 +36,7 @@ from postbacks import topics
 from postbacks.inputs import parse_input
 from tests.e2e.system import System
 from tests.kafka_topics import read_topic
+from tests.waiting import ceiling, until
 
 EXAMPLES = int(os.environ.get("POSTBACKS_HYPOTHESIS_EXAMPLES", "6"))
 PARTITIONS = next(s.partitions for s in topics.TOPICS if s.name == topics.CONVERSIONS)
@@ -249,15 +250,6 @@ async def uncommitted(bootstrap: str) -> int:
         await consumer.stop()
 
 
-async def eventually(check: Any, timeout_s: float = 40) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = await check()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(0.3)
-
-
 @pytest.mark.timeout(120 + 20 * EXAMPLES)  # each example takes a few seconds
 @settings(
     max_examples=EXAMPLES,
@@ -299,14 +291,14 @@ async def test_no_poison_stops_delivery_or_logging(system: System, data: st.Data
         landed = produce(system.bootstrap, records)
 
         # Every input offset committed within seconds: nothing holds a partition.
-        assert await eventually(lambda: _nothing_uncommitted(system.bootstrap)), "offsets stuck"
+        await until(lambda: _nothing_uncommitted(system.bootstrap), "offsets stuck", every_s=0.3)
 
         # The healthy conversions behind the poison were fired and logged.
         async def all_healthy_logged() -> bool:
             logged = await system.logs(publisher_id=publisher_id)
             return {h["transaction_id"] for h in logged} >= set(healthy)
 
-        assert await eventually(all_healthy_logged), "healthy postbacks not logged"
+        await until(all_healthy_logged, "healthy postbacks not logged", every_s=0.3)
         # Every poison input accounted for: one dead letter at its offset, or its attempts.
         letters = {
             (letter["topic"], letter["partition"], letter["offset"])
@@ -331,7 +323,7 @@ async def test_no_poison_stops_delivery_or_logging(system: System, data: st.Data
 async def _until_the_dispatcher_fires_for(system: System, publisher_id: int) -> None:
     """A new configuration reaches the dispatcher through postbacks.configs a moment later:
     canary conversions until one of them is logged, so the poison meets the configuration."""
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + ceiling(60)
     for n in itertools.count():
         tx = f"canary-{publisher_id}-{n}"
         value = orjson.dumps({"transaction_id": tx, "offer_id": 1, "publisher_id": publisher_id})

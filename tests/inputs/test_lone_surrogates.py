@@ -4,7 +4,6 @@ the dispatcher nor hold up its partition; the configuration API must answer 422,
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import orjson
@@ -36,7 +35,7 @@ async def test_lone_surrogates_are_dead_lettered_and_the_partition_moves_on(
         publisher_id=PUBLISHER,
         url=publisher_server.url("/ok?tx={transaction_id}&s1={sub1}&e={event_id}"),
     )
-    await asyncio.sleep(1)  # the configuration reaches the dispatcher through postbacks.configs
+    await system.configs_applied()  # through postbacks.configs
     common = f'"offer_id": 1, "publisher_id": {PUBLISHER}'
     in_transaction = _text(f'{{"transaction_id": "{LONE_HIGH}", "event_id": "e1", {common}}}')
     in_sub = _text(f'{{"transaction_id": "tx-s", "event_id": "e1", "sub1": "a\\udfffb", {common}}}')

@@ -24,7 +24,8 @@ from postbacks.attempts import (
     PostbackType,
     Trigger,
 )
-from tests.log_writer.records import encoded, with_fields, with_member, with_raw
+from tests.attempts import encoded
+from tests.log_writer.records import with_fields, with_member, with_raw
 
 DEEP = 100_000  # levels of nesting: far past any stack a recursive parser could spare
 

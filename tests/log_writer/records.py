@@ -1,42 +1,16 @@
-"""Attempt records as the dispatcher publishes them, and consumed-record stand-ins."""
+"""Attempt records as the log-writer consumes them: encodings no encoder writes, and
+consumed-record stand-ins. The records themselves come from tests/attempts.py."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 import orjson
 
 from postbacks.attempts import AttemptRecord
-
-T0 = datetime.now(UTC).replace(microsecond=0)
-
-
-def attempt(n: int, **fields: object) -> AttemptRecord:
-    values: dict[str, object] = {
-        "attempt_id": uuid.uuid4(),
-        "attempted_at": T0 + timedelta(milliseconds=n),
-        "status": "Success" if n % 4 else "Failed",
-        "postback_id": uuid.UUID(int=n % 3 + 1),
-        "postback_name": f"pb-{n % 3}",
-        "postback_type": "Conversion",
-        "offer_id": 7,
-        "publisher_id": 40 + n % 5,
-        "transaction_id": f"tx-{n}",
-        "response_code": 200 if n % 4 else 503,
-        "url": f"http://127.0.0.1/pb?tx=tx-{n}",
-        "latency_ms": n % 100,
-        "source": f'{{"transaction_id": "tx-{n}"}}',
-    }
-    values.update(fields)
-    return AttemptRecord.model_validate(values)
-
-
-def encoded(record: AttemptRecord) -> bytes:
-    return record.model_dump_json().encode()
+from tests.attempts import encoded
 
 
 def with_fields(record: AttemptRecord, **changes: object) -> bytes:

@@ -5,23 +5,20 @@ The store is wrapped at its seam so that its first insert fails, as a ClickHouse
 
 from __future__ import annotations
 
-import asyncio
-import time
-import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 
 from log_writer.service import LogWriter
 from log_writer.settings import LogWriterSettings
 from postbacks import topics
-from postbacks.attempts import AttemptRecord
 from postbacks.embedded_broker import EmbeddedBroker
 from postbacks.kafka_admin import ensure_topics
 from postbacks.store import StoreError
 from postbacks.store.chdb_backend import EmbeddedStore
+from tests.attempts import attempt_record
 from tests.log_writer.kafka_state import committed_total, dead_letters_of
+from tests.waiting import until
 
 GROUP = "log-writer-under-test"
 INVALID = b'{"attempt_id": "not a uuid"}'
@@ -39,28 +36,10 @@ class FailingFirstInsert(EmbeddedStore):
         await super().insert_json(table, rows)
 
 
-def attempt(n: int) -> AttemptRecord:
-    return AttemptRecord(
-        attempt_id=uuid.uuid4(),
-        attempted_at=datetime.now(UTC),
-        status="Success",
-        postback_id=uuid.uuid4(),
-        postback_name="p",
-        postback_type="Conversion",
-        offer_id=1,
-        publisher_id=n,
-        transaction_id=f"tx-{n}",
-        response_code=200,
-        url="http://127.0.0.1/",
-        latency_ms=1,
-        source="{}",
-    )
-
-
 async def test_a_failed_insert_is_retried_and_nothing_is_lost_or_doubled(
     embedded_store: EmbeddedStore,
 ) -> None:
-    records = [attempt(n) for n in range(50)]
+    records = [attempt_record(n) for n in range(50)]
     with EmbeddedBroker() as broker:
         await ensure_topics(broker.bootstrap)
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
@@ -80,16 +59,16 @@ async def test_a_failed_insert_is_retried_and_nothing_is_lost_or_doubled(
         await writer.start()
         try:
             table = store.table("postback_attempts")
-            deadline = time.monotonic() + 60
             rows: list[dict[str, object]] = []
-            while time.monotonic() < deadline:
-                rows = await store.select(f"SELECT attempt_id FROM {table}")
-                if (
+
+            async def stored_and_committed() -> bool:
+                rows[:] = await store.select(f"SELECT attempt_id FROM {table}")
+                return (
                     len(rows) >= len(records)
                     and await committed_total(broker.bootstrap, GROUP) == 51
-                ):
-                    break
-                await asyncio.sleep(0.3)
+                )
+
+            await until(stored_and_committed, "every record stored and committed", every_s=0.3)
         finally:
             await writer.stop()
 

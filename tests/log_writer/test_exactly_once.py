@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -23,8 +22,10 @@ from postbacks.embedded_broker import EmbeddedBroker
 from postbacks.kafka_admin import ensure_topics
 from postbacks.store import StoreQueryError
 from postbacks.store.chdb_backend import EmbeddedStore
+from tests.attempts import T0, attempt_record, encoded
 from tests.log_writer.kafka_state import committed_total, produce
-from tests.log_writer.records import T0, attempt, consumed, encoded, with_raw
+from tests.log_writer.records import consumed, with_raw
+from tests.waiting import until
 
 
 async def counts(store: EmbeddedStore) -> tuple[int, int, int]:
@@ -41,7 +42,7 @@ async def counts(store: EmbeddedStore) -> tuple[int, int, int]:
 async def test_a_replayed_batch_is_stored_once(embedded_store: EmbeddedStore) -> None:
     # Three days apart: the replay check's time range spans daily partitions.
     values = [
-        encoded(attempt(n, attempted_at=T0 - timedelta(days=n % 3, milliseconds=n)))
+        encoded(attempt_record(n, attempted_at=T0 - timedelta(days=n % 3, milliseconds=n)))
         for n in range(300)
     ]
     writer = BatchWriter(embedded_store, Backoff())
@@ -60,7 +61,7 @@ async def test_a_replayed_batch_is_stored_once(embedded_store: EmbeddedStore) ->
 async def test_a_half_done_insert_is_completed_not_doubled(embedded_store: EmbeddedStore) -> None:
     """An INSERT that stored part of a batch before failing (a server splitting a big insert
     into blocks): the retry inserts exactly the missing rows."""
-    values = [encoded(attempt(n)) for n in range(100)]
+    values = [encoded(attempt_record(n)) for n in range(100)]
     await embedded_store.insert_json("postback_attempts", values[::3])  # what got through
     outcome = await BatchWriter(embedded_store, Backoff()).store(check_batch(consumed(values)))
     assert (outcome.inserted, outcome.already_stored) == (66, 34)
@@ -74,7 +75,7 @@ async def test_a_replay_restores_rollup_rows_a_crash_kept_from_landing(
     lacks them, nothing is committed. The replay inserts nothing into the log and completes
     the rollup (the process-kill test saw 939 of 20,000 attempts missing before this repair)."""
     values = [
-        encoded(attempt(n, attempted_at=T0 - timedelta(seconds=n * 7), latency_ms=n))
+        encoded(attempt_record(n, attempted_at=T0 - timedelta(seconds=n * 7), latency_ms=n))
         for n in range(200)
     ]
     writer = BatchWriter(embedded_store, Backoff())
@@ -124,8 +125,8 @@ async def test_a_record_clickhouse_refuses_is_dead_lettered_and_the_rest_stored(
     embedded_store: EmbeddedStore,
 ) -> None:
     store = RefusesMarkedRows(embedded_store)
-    values = [encoded(attempt(n)) for n in range(40)]
-    values[17] = encoded(attempt(17, url="http://127.0.0.1/refuse-me"))
+    values = [encoded(attempt_record(n)) for n in range(40)]
+    values[17] = encoded(attempt_record(17, url="http://127.0.0.1/refuse-me"))
     outcome = await BatchWriter(store, Backoff(initial_s=0.01, max_s=0.02)).store(
         check_batch(consumed(values))
     )
@@ -158,8 +159,8 @@ async def test_a_record_the_store_raises_on_unexpectedly_is_contained(
     """Before containment the exception left `store()` and stopped the loop; after a restart
     the same batch stopped it again, for good."""
     store = RaisesOnMarkedRows(embedded_store)
-    values = [encoded(attempt(n)) for n in range(20)]
-    values[5] = encoded(attempt(5, error="raise-on-me"))
+    values = [encoded(attempt_record(n)) for n in range(20)]
+    values[5] = encoded(attempt_record(5, error="raise-on-me"))
     contained_before = CONTAINED.labels("log-writer", "store")._value.get()
     outcome = await BatchWriter(store, Backoff(initial_s=0.01, max_s=0.02)).store(
         check_batch(consumed(values))
@@ -177,7 +178,7 @@ async def test_a_time_msgspec_rounds_up_is_still_found_on_replay(
 ) -> None:
     """Seven decimals: msgspec rounds this up to .001 s, ClickHouse truncates it to .000 s. The
     replay check's range must still reach the stored row, or a replay stores it twice."""
-    value = with_raw(attempt(1), "attempted_at", b'"2026-01-02T03:04:05.0009999Z"')
+    value = with_raw(attempt_record(1), "attempted_at", b'"2026-01-02T03:04:05.0009999Z"')
     writer = BatchWriter(embedded_store, Backoff())
     assert (await writer.store(check_batch(consumed([value])))).inserted == 1
     replay = await writer.store(check_batch(consumed([value])))
@@ -204,7 +205,7 @@ class DiesAfterInsert(EmbeddedStore):
 async def test_a_crash_between_insert_and_commit_replays_without_doubles(
     embedded_store: EmbeddedStore,
 ) -> None:
-    values = [encoded(attempt(n)) for n in range(500)]
+    values = [encoded(attempt_record(n)) for n in range(500)]
     with EmbeddedBroker() as broker:
         await ensure_topics(broker.bootstrap)
         await produce(broker.bootstrap, values)
@@ -230,10 +231,11 @@ async def test_a_crash_between_insert_and_commit_replays_without_doubles(
         second = LogWriter(replay, embedded_store)
         await second.start()
         try:
-            deadline = time.monotonic() + 30
-            while await committed_total(broker.bootstrap, "crash-window-replay") < len(values):
-                assert time.monotonic() < deadline, "the replay was not committed"
-                await asyncio.sleep(0.2)
+
+            async def replayed() -> bool:
+                return await committed_total(broker.bootstrap, "crash-window-replay") >= len(values)
+
+            await until(replayed, "the replay committed", every_s=0.2)
         finally:
             await second.stop()
     assert stored_before_replay > 0, "the first writer stored nothing before it died"
@@ -244,7 +246,7 @@ async def test_a_record_naming_a_field_twice_is_dead_lettered_not_stored_as_anot
     embedded_store: EmbeddedStore,
 ) -> None:
     # Both values fit; the check keeps the last, ClickHouse would store the first.
-    values = [encoded(attempt(n)) for n in range(10)]
+    values = [encoded(attempt_record(n)) for n in range(10)]
     values[3] = values[3].replace(b'"response_code":', b'"response_code":404,"response_code":', 1)
     checked = check_batch(consumed(values))
     assert len(checked) == 10  # the cheap check cannot see it

@@ -4,9 +4,6 @@ is dead-lettered once, every valid one stored, every offset committed, and the l
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import orjson
 from aiokafka import AIOKafkaProducer
 
@@ -16,23 +13,27 @@ from postbacks import topics
 from postbacks.embedded_broker import EmbeddedBroker
 from postbacks.kafka_admin import ensure_topics
 from postbacks.store.chdb_backend import EmbeddedStore
+from tests.attempts import attempt_record, encoded
 from tests.kafka_topics import read_topic
 from tests.log_writer.kafka_state import committed_total
-from tests.log_writer.records import attempt, encoded, with_member, with_raw
+from tests.log_writer.records import with_member, with_raw
+from tests.waiting import until
 
 GROUP = "log-writer-hostile"
 DEEP = 100_000
 
 HOSTILE: dict[str, bytes | None] = {
     # Each of these stopped the loop before containment, for good (read again after a restart).
-    "invalid UTF-8 in a column": with_raw(attempt(1), "error", b'"\xc0\xaf"'),
-    "invalid UTF-8 in an unknown field": with_member(attempt(2), b'"note": "\xff"'),
-    "nested too deeply": with_member(attempt(3), b'"x": ' + b"[" * DEEP + b"]" * DEEP),
+    "invalid UTF-8 in a column": with_raw(attempt_record(1), "error", b'"\xc0\xaf"'),
+    "invalid UTF-8 in an unknown field": with_member(attempt_record(2), b'"note": "\xff"'),
+    "nested too deeply": with_member(attempt_record(3), b'"x": ' + b"[" * DEEP + b"]" * DEEP),
     # Past its bound, and its dead letter far past the 1 MB a message may have, had it kept the
     # whole record (twice: base64 and text).
-    "a 900 KB source": encoded(attempt(4)).replace(b'"source":"', b'"source":"' + b"s" * 900_000),
+    "a 900 KB source": encoded(attempt_record(4)).replace(
+        b'"source":"', b'"source":"' + b"s" * 900_000
+    ),
     # Passes the check; ClickHouse refuses it (an unsigned number written "-0").
-    "refused by ClickHouse": with_raw(attempt(5), "offer_id", b"-0"),
+    "refused by ClickHouse": with_raw(attempt_record(5), "offer_id", b"-0"),
     "tombstone": None,
     "empty": b"",
     "random bytes": b"\x00\x9f\xee{[",
@@ -57,7 +58,7 @@ async def produce(bootstrap: str, values: list[bytes | None]) -> list[tuple[int,
 async def test_hostile_records_are_dead_lettered_and_the_loop_goes_on(
     embedded_store: EmbeddedStore,
 ) -> None:
-    valid = [attempt(n) for n in range(10, 40)]
+    valid = [attempt_record(n) for n in range(10, 40)]
     values: list[bytes | None] = [encoded(r) for r in valid[:15]]
     values += HOSTILE.values()
     values += [encoded(r) for r in valid[15:]]
@@ -75,11 +76,12 @@ async def test_hostile_records_are_dead_lettered_and_the_loop_goes_on(
         writer = LogWriter(settings, embedded_store)
         await writer.start()
         try:
-            deadline = time.monotonic() + 60
-            while await committed_total(broker.bootstrap, GROUP) < len(values):
+
+            async def all_committed() -> bool:
                 assert await writer.ready() is None, "the log-writer stopped consuming"
-                assert time.monotonic() < deadline, "not everything was committed"
-                await asyncio.sleep(0.2)
+                return await committed_total(broker.bootstrap, GROUP) >= len(values)
+
+            await until(all_committed, "everything committed", every_s=0.2)
             assert await writer.ready() is None
         finally:
             await writer.stop()

@@ -19,7 +19,6 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from postbacks.attempts import AttemptRecord
 from postbacks.embedded_broker import free_port
 from postbacks.store.chdb_backend import EmbeddedStore
 from postbacks_cli.dev import DevSettings
@@ -30,6 +29,7 @@ from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.guardrails import QueryLimits
 from query_api.service import QueryApi
 from query_api.settings import QueryApiSettings
+from tests.attempts import attempt_record, insert_attempts
 from tests.serving import running, served
 
 READER = "reader-6f1c2b9d0e7a4c15"
@@ -81,17 +81,17 @@ async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def insert_attempts(store: EmbeddedStore, count: int) -> None:
-    rows = [
-        AttemptRecord(
-            attempt_id=uuid.uuid4(), attempted_at=datetime.now(UTC), status="Failed",
+async def insert_failed(store: EmbeddedStore, count: int) -> None:
+    records = [
+        attempt_record(
+            attempted_at=datetime.now(UTC), status="Failed",
             postback_id=uuid.uuid4(), postback_name="Acme", postback_type="Conversion",
             offer_id=1, publisher_id=1, transaction_id=f"tx-{n}", response_code=500,
             url="http://127.0.0.1/pb", latency_ms=1, source="{}",
-        ).model_dump_json().encode()
+        )
         for n in range(count)
     ]  # fmt: skip
-    await store.insert_json("postback_attempts", rows)
+    await insert_attempts(store, records)
 
 
 def bearer(token: str | None) -> dict[str, str]:
@@ -189,7 +189,7 @@ async def test_no_token_shows_in_answers_or_logs(
     tiny = build_app(
         embedded_store, publisher, tokens=TokenTable(TOKENS), limits=QueryLimits(max_rows_to_read=1)
     )
-    await insert_attempts(embedded_store, 3)
+    await insert_failed(embedded_store, 3)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=tiny), base_url="http://api"
     ) as client:

@@ -13,6 +13,7 @@ from postbacks.attempts import AttemptRecord
 from postbacks.store.chdb_backend import EmbeddedStore
 from query_api.failure_stats import failure_rates, parse_stats_query
 from query_api.logs.filters import InvalidLogQuery
+from tests.attempts import attempt_record, insert_attempts
 
 POSTBACKS = [(uuid.uuid4(), f"pb-{i}") for i in range(3)]
 
@@ -23,8 +24,7 @@ def attempts(now: datetime, count: int = 600) -> list[AttemptRecord]:
     for n in range(count):
         postback_id, name = rng.choice(POSTBACKS)
         failed = rng.random() < 0.3
-        records.append(AttemptRecord(
-            attempt_id=uuid.uuid4(),
+        records.append(attempt_record(
             attempted_at=now - timedelta(minutes=rng.randrange(0, 180), seconds=rng.random()),
             status="Failed" if failed else "Success",
             postback_id=postback_id, postback_name=name, postback_type="Conversion",
@@ -42,9 +42,7 @@ def hour_of(t: datetime) -> str:
 @pytest.fixture
 async def loaded(embedded_store: EmbeddedStore) -> list[AttemptRecord]:
     records = attempts(datetime.now(UTC))
-    await embedded_store.insert_json(
-        "postback_attempts", [r.model_dump_json().encode() for r in records]
-    )
+    await insert_attempts(embedded_store, records)
     return records
 
 

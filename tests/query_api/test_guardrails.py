@@ -17,7 +17,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from postbacks.attempts import AttemptRecord
 from postbacks.store import Store, StoreQueryError
 from postbacks.store.chdb_backend import EmbeddedStore
 from postbacks.store.server_backend import ServerStore
@@ -28,24 +27,25 @@ from query_api.errors import ApiError, Busy, QueryTooLarge, QueryTooSlow
 from query_api.guardrails import GuardedStore, QueryLimits
 from query_api.logs.reader import TABLE, format_time
 from query_api.settings import QueryApiSettings
+from tests.attempts import attempt_record, insert_attempts
 from tests.store.clickhouse_http_front import ClickHouseHttpFront
 
 HOUR = timedelta(hours=1)
 
 
-async def insert_attempts(store: EmbeddedStore, times: Sequence[datetime], name: str = "") -> None:
+async def insert_at(store: EmbeddedStore, times: Sequence[datetime], name: str = "") -> None:
     """One attempt at each of `times`, all named `name` (a fresh name when empty)."""
     name = name or uuid.uuid4().hex
-    rows = [
-        AttemptRecord(
-            attempt_id=uuid.uuid4(), attempted_at=at, status="Failed", postback_id=uuid.uuid4(),
+    records = [
+        attempt_record(
+            attempted_at=at, status="Failed", postback_id=uuid.uuid4(),
             postback_name=name, postback_type="Conversion", offer_id=1, publisher_id=1,
             transaction_id=f"tx-{n}", response_code=500, url="http://127.0.0.1/pb",
             latency_ms=1, source="{}",
-        ).model_dump_json().encode()
+        )
         for n, at in enumerate(times)
     ]  # fmt: skip
-    await store.insert_json(TABLE, rows)
+    await insert_attempts(store, records)
 
 
 Serve = Callable[[QueryLimits], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -96,7 +96,7 @@ async def test_without_from_the_log_covers_the_last_24_hours(
     now = datetime.now(UTC)
     # tx-0: 25 hours ago; tx-1: a minute ago; tx-2: 50 hours ago.
     times = [now - 25 * HOUR, now - timedelta(minutes=1), now - 50 * HOUR]
-    await insert_attempts(embedded_store, times, name="window")
+    await insert_at(embedded_store, times, name="window")
     assert await listed(api, postback_name="window") == ["tx-1"]
     count = await api.get("/api/v1/logs/count", params={"postback_name": "window"})
     assert count.json() == {"count": 1}
@@ -115,7 +115,7 @@ async def test_without_from_the_log_covers_the_last_24_hours(
 
 async def test_the_window_is_a_setting(serve: Serve, embedded_store: EmbeddedStore) -> None:
     now = datetime.now(UTC)
-    await insert_attempts(embedded_store, [now - 25 * HOUR, now - 3 * HOUR], name="hours")
+    await insert_at(embedded_store, [now - 25 * HOUR, now - 3 * HOUR], name="hours")
     async with serve(QueryLimits(default_window=2 * HOUR)) as api:
         assert await listed(api, postback_name="hours") == []
     async with serve(QueryLimits(default_window=26 * HOUR)) as api:
@@ -148,7 +148,7 @@ async def test_bad_bounds_are_still_named_by_the_route(api: httpx.AsyncClient) -
 async def test_too_many_rows_is_a_400_that_says_to_narrow_the_query(
     serve: Serve, embedded_store: EmbeddedStore
 ) -> None:
-    await insert_attempts(embedded_store, [datetime.now(UTC)] * 5)
+    await insert_at(embedded_store, [datetime.now(UTC)] * 5)
     async with serve(QueryLimits(max_rows_to_read=2)) as api:
         for path in ("/api/v1/logs", "/api/v1/logs/count", "/api/v1/logs/export.csv"):
             # A filter, so that the count has rows to read (an unfiltered count() is answered
@@ -164,7 +164,7 @@ async def test_one_attempt_by_id_is_found_past_the_row_limit(
 ) -> None:
     # Finding one attempt reads the attempt_id column of the whole table; no narrower time
     # range could help it, so the row limit (and its advice to narrow) does not apply.
-    await insert_attempts(embedded_store, [datetime.now(UTC)] * 5)
+    await insert_at(embedded_store, [datetime.now(UTC)] * 5)
     rows = await embedded_store.select(f"SELECT attempt_id FROM {embedded_store.table(TABLE)}")
     async with serve(QueryLimits(max_rows_to_read=2)) as api:
         error_of(await api.get("/api/v1/logs"), 400)
@@ -281,7 +281,7 @@ async def test_stats_read_through_the_same_limits(
     serve: Serve, embedded_store: EmbeddedStore
 ) -> None:
     for _ in range(2):  # two inserts: two rows in the rollup until a merge
-        await insert_attempts(embedded_store, [datetime.now(UTC)])
+        await insert_at(embedded_store, [datetime.now(UTC)])
     async with serve(QueryLimits()) as api:
         assert (await api.get("/api/v1/stats/failure-rate")).status_code == 200
     async with serve(QueryLimits(max_rows_to_read=1)) as api:

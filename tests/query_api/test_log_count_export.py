@@ -30,7 +30,7 @@ from query_api.logs.counts import count_logs
 from query_api.logs.export import COLUMNS, export_csv, start_export
 from query_api.logs.filters import parse_log_query
 from query_api.logs.reader import TABLE
-from tests.query_api.test_log_reader import clickhouse_order, insert
+from tests.attempts import attempt_record, clickhouse_order, insert_attempts
 
 HEADER = [
     "Time", "Attempt ID", "Status", "Postback Name", "Postback Type", "Offer ID", "Publisher ID",
@@ -52,7 +52,7 @@ def make_records(count: int, seed: int) -> list[AttemptRecord]:
         kind = rng.choice(["Click", "Conversion", "Event"])
         failed = rng.random() < 0.4
         records.append(
-            AttemptRecord(
+            attempt_record(
                 attempt_id=UUID(int=rng.getrandbits(128), version=4),
                 attempted_at=NOW - timedelta(milliseconds=rng.randrange(3000) * 1000 + 7),
                 status="Failed" if failed else "Success",
@@ -157,7 +157,7 @@ FROM, TO = NOW - timedelta(minutes=30), NOW - timedelta(minutes=10)
 async def test_count_and_export_match_python(
     embedded_store: EmbeddedStore, pairs: list[tuple[str, str]], matches: Matches
 ) -> None:
-    await insert(embedded_store, RECORDS)
+    await insert_attempts(embedded_store, RECORDS)
     expected = newest_first([r for r in RECORDS if matches(r)])
     assert expected  # a filter that selects nothing proves little
     assert await count_logs(embedded_store, parse_log_query(pairs)) == len(expected)
@@ -170,8 +170,8 @@ async def test_an_attempt_written_twice_exports_once(embedded_store: EmbeddedSto
     # still appear when two writers race through a rebalance, until a merge removes it. Stop
     # merges so that the copies certainly stay.
     await embedded_store.execute(f"SYSTEM STOP MERGES {embedded_store.table(TABLE)}")
-    await insert(embedded_store, RECORDS[:50])
-    await insert(embedded_store, RECORDS[:50])
+    await insert_attempts(embedded_store, RECORDS[:50])
+    await insert_attempts(embedded_store, RECORDS[:50])
     rows = await embedded_store.select(f"SELECT count() AS n FROM {embedded_store.table(TABLE)}")
     assert rows == [{"n": 100}]
     # Pages of 7: copies of one attempt fall inside a page and across page ends.
@@ -200,7 +200,7 @@ async def test_formula_cells_get_a_leading_quote_and_nothing_else_changes(
         '=HYPERLINK("http://evil","x")': '\'=HYPERLINK("http://evil","x")',
         " =space first": "' =space first",
     }
-    await insert(embedded_store, RECORDS)
+    await insert_attempts(embedded_store, RECORDS)
     exported = parse_csv(await export_body(embedded_store, [], page=5000))[1:]
     cells = {row[1]: row[8] for row in exported}  # Attempt ID -> Transaction ID
     for r in RECORDS:
@@ -282,7 +282,7 @@ async def test_start_export_fails_before_the_first_byte_and_then_yields_everythi
     # an error response, not a 200 with a cut-off file.
     with pytest.raises(StoreError):
         await start_export(UnreachableStore(), parse_log_query([]))
-    await insert(embedded_store, RECORDS[:30])
+    await insert_attempts(embedded_store, RECORDS[:30])
     chunks = await start_export(embedded_store, parse_log_query([]), page_size=7)
     assert b"".join([c async for c in chunks]) == await export_body(embedded_store, [], page=7)
 
@@ -294,7 +294,7 @@ async def test_export_over_http_has_every_row_once_newest_first(
     api: httpx.AsyncClient, embedded_store: EmbeddedStore
 ) -> None:
     records = make_records(12_345, seed=12_345)  # three internal pages of 5,000
-    await insert(embedded_store, records, batch=5000)
+    await insert_attempts(embedded_store, records, batch=5000)
     answer = await api.get("/api/v1/logs/export.csv")
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"] == "text/csv; charset=utf-8"
@@ -314,7 +314,7 @@ async def test_export_over_http_has_every_row_once_newest_first(
 async def test_count_over_http_equals_what_paging_lists(
     api: httpx.AsyncClient, embedded_store: EmbeddedStore
 ) -> None:
-    await insert(embedded_store, RECORDS)
+    await insert_attempts(embedded_store, RECORDS)
     params: dict[str, str] = {"status": "Failed", "error__contains": ","}
     answer = await api.get("/api/v1/logs/count", params=params)
     assert answer.status_code == 200, answer.text

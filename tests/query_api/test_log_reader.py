@@ -20,6 +20,7 @@ from postbacks.attempts import AttemptRecord
 from postbacks.store.chdb_backend import EmbeddedStore
 from query_api.logs.filters import parse_log_query
 from query_api.logs.reader import TABLE, LogPage, read_attempt, read_logs
+from tests.attempts import attempt_record, clickhouse_order, insert_attempts
 
 BASE = datetime(2026, 11, 28, 1, 2, 3, 456_000, tzinfo=UTC)
 BIG = 2**53 + 1  # not exact as a float: catches a JSON path that goes through doubles
@@ -50,7 +51,7 @@ def make_records(count: int, seed: int, instants: int) -> list[AttemptRecord]:
         failed = rng.random() < 0.4
         tx = rng.choice(TRANSACTIONS)
         records.append(
-            AttemptRecord(
+            attempt_record(
                 attempt_id=_uuid(rng),
                 attempted_at=BASE + timedelta(milliseconds=rng.randrange(instants) * 7),
                 status="Failed" if failed else "Success",
@@ -78,20 +79,8 @@ def make_records(count: int, seed: int, instants: int) -> list[AttemptRecord]:
 RECORDS = make_records(300, seed=1128, instants=40)
 
 
-def clickhouse_order(record: AttemptRecord) -> tuple[datetime, int, int]:
-    # ClickHouse compares UUIDs by their last 8 bytes first, then the first 8 (it stores a
-    # UUID as two UInt64 halves, low half first). Checked on chDB 26.9.
-    return record.attempted_at, record.attempt_id.int & (2**64 - 1), record.attempt_id.int >> 64
-
-
 def newest_first(records: Sequence[AttemptRecord]) -> list[str]:
     return [str(r.attempt_id) for r in sorted(records, key=clickhouse_order, reverse=True)]
-
-
-async def insert(store: EmbeddedStore, records: Sequence[AttemptRecord], batch: int = 2000) -> None:
-    for start in range(0, len(records), batch):
-        rows = [r.model_dump_json().encode() for r in records[start : start + batch]]
-        await store.insert_json(TABLE, rows)
 
 
 async def page_through(
@@ -217,7 +206,7 @@ OTHER_CASES = [
 
 @pytest.fixture
 async def seeded(embedded_store: EmbeddedStore) -> EmbeddedStore:
-    await insert(embedded_store, RECORDS)
+    await insert_attempts(embedded_store, RECORDS)
     return embedded_store
 
 
@@ -250,7 +239,7 @@ async def test_ten_thousand_rows_page_out_exactly_once_in_order(
     embedded_store: EmbeddedStore,
 ) -> None:
     records = make_records(10_000, seed=10_000, instants=60)
-    await insert(embedded_store, records, batch=2000)
+    await insert_attempts(embedded_store, records, batch=2000)
     pages = await page_through(embedded_store, [], limit=997)
     assert len(pages) == 11
     assert ids(pages) == newest_first(records)
@@ -259,7 +248,7 @@ async def test_ten_thousand_rows_page_out_exactly_once_in_order(
 async def test_the_last_page_has_no_cursor_even_when_it_is_full(
     embedded_store: EmbeddedStore,
 ) -> None:
-    await insert(embedded_store, RECORDS[:30])
+    await insert_attempts(embedded_store, RECORDS[:30])
     pages = await page_through(embedded_store, [], limit=10)
     assert [len(p.items) for p in pages] == [10, 10, 10]
     assert pages[-1].next_cursor is None
@@ -273,8 +262,8 @@ async def test_an_attempt_written_twice_is_listed_once(embedded_store: EmbeddedS
     # The log-writer may write a batch again after a crash; until ClickHouse merges the parts,
     # both copies are rows. Stop merges so that the copies certainly stay.
     await embedded_store.execute(f"SYSTEM STOP MERGES {embedded_store.table(TABLE)}")
-    await insert(embedded_store, RECORDS[:100])
-    await insert(embedded_store, RECORDS[:100])
+    await insert_attempts(embedded_store, RECORDS[:100])
+    await insert_attempts(embedded_store, RECORDS[:100])
     rows = await embedded_store.select(f"SELECT count() AS n FROM {embedded_store.table(TABLE)}")
     assert rows == [{"n": 200}]
     for limit in (1, 7, 1000):
@@ -378,7 +367,7 @@ async def test_times_show_milliseconds_even_when_zero(embedded_store: EmbeddedSt
     record = RECORDS[0].model_copy(
         update={"attempted_at": datetime(2027, 1, 2, 3, 4, 5, tzinfo=UTC)}
     )
-    await insert(embedded_store, [record])
+    await insert_attempts(embedded_store, [record])
     item = await read_attempt(embedded_store, record.attempt_id)
     assert item is not None
     assert item["attempted_at"] == "2027-01-02T03:04:05.000Z"

@@ -29,7 +29,6 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from postbacks.attempts import AttemptRecord
 from postbacks.embedded_broker import free_port
 from postbacks.kafka_admin import ensure_topics
 from postbacks.ops_server import serve_asgi
@@ -37,6 +36,7 @@ from postbacks.store.chdb_backend import EmbeddedStore
 from postbacks.store.schema import apply_schema
 from query_api.app import build_app
 from query_api.dispatcher_publisher import DispatcherPublisher
+from tests.attempts import attempt_record, insert_attempts
 
 T = TypeVar("T")
 
@@ -124,16 +124,15 @@ HOSTILE = st.sampled_from(["'", '"', "\\", "%", "_", "%_", "\\%'\"_", "a\tb", "Ã
 def test_filter_values_are_matched_literally(served: ServedApi, value: str) -> None:
     marker = uuid.uuid4().hex  # keeps this example's rows apart from every other example's
     rows = [
-        AttemptRecord(
-            attempt_id=uuid.uuid4(), attempted_at=datetime.now(UTC), status="Failed",
+        attempt_record(
+            attempted_at=datetime.now(UTC), status="Failed",
             postback_id=uuid.uuid4(), postback_name=marker, postback_type="Conversion",
             offer_id=1, publisher_id=1, transaction_id=tx, response_code=500,
             url=f"http://127.0.0.1/pb?t={tx}", error=f"HTTP 500 {tx}", latency_ms=1, source="{}",
         )
         for tx in (value, value + "-suffix", "unrelated")
     ]  # fmt: skip
-    encoded = [r.model_dump_json().encode() for r in rows]
-    served.run(served.store.insert_json("postback_attempts", encoded))
+    served.run(insert_attempts(served.store, rows))
 
     def found(**params: str) -> set[str]:
         answer = httpx.get(

@@ -11,6 +11,7 @@ import orjson
 
 from log_writer.retention import apply_retention, holds_its_rows
 from postbacks.store.chdb_backend import EmbeddedStore
+from tests.waiting import ceiling
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,7 +45,7 @@ def test_on_a_cluster_retention_is_skipped_with_a_clear_line(tmp_path: Path) -> 
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=ceiling(300),
         check=False,
     )
     assert child.returncode == 0, child.stderr[-3000:]

@@ -7,7 +7,6 @@ run for real and are stopped when the test ends.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -15,26 +14,8 @@ import pytest
 from postbacks.store.chdb_backend import EmbeddedStore
 from query_api.app import build_app
 from query_api.dispatcher_publisher import DispatcherPublisher
-from query_api.guardrails import GuardedStore, QueryLimits
-from query_api.refires.runner import RefireRunner
-from query_api.refires.settings import RefireSettings
 from tests.e2e.receivers import Receiver, receiver
-
-MAX_PAIRS = 5
-
-
-@dataclass
-class RefireApi:
-    client: httpx.AsyncClient
-    store: EmbeddedStore
-    runner: RefireRunner
-    publisher: DispatcherPublisher
-    bootstrap: str
-
-
-def make_runner(store: EmbeddedStore, publisher: DispatcherPublisher) -> RefireRunner:
-    settings = RefireSettings(api_refire_rate=500, api_refire_max_pairs=MAX_PAIRS)
-    return RefireRunner(store, GuardedStore(store, QueryLimits()), publisher, settings)
+from tests.refire.api import RefireApi, make_runner
 
 
 @pytest.fixture

@@ -26,8 +26,9 @@ from query_api.refires.jobs import JobState, RefireJob
 from query_api.refires.selection import Pair, PairPosition
 from query_api.service import QueryApi
 from query_api.settings import QueryApiSettings
+from tests.attempts import attempt_record, insert_attempts
 from tests.kafka_topics import read_topic
-from tests.refire.conftest import MAX_PAIRS, RefireApi
+from tests.refire.api import MAX_PAIRS, RefireApi
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
 CONFIG = {
@@ -39,7 +40,6 @@ CONFIG = {
 
 def attempt(config_id: str, tx: str, minute: int, status: str, **fields: Any) -> AttemptRecord:
     values: dict[str, Any] = {
-        "attempt_id": uuid.uuid4(),
         "attempted_at": T0 + timedelta(minutes=minute),
         "status": status,
         "postback_id": config_id,
@@ -55,7 +55,7 @@ def attempt(config_id: str, tx: str, minute: int, status: str, **fields: Any) ->
             {"transaction_id": tx, "offer_id": 7, "publisher_id": 42, "sub1": f"m{minute}"}
         ).decode(),
     }
-    return AttemptRecord.model_validate(values | fields)
+    return attempt_record(**(values | fields))
 
 
 async def seed(api: RefireApi) -> dict[str, AttemptRecord]:
@@ -74,8 +74,7 @@ async def seed(api: RefireApi) -> dict[str, AttemptRecord]:
         "d1": attempt(config_id, "tx-d", 1, "Failed", trigger="test"),  # a test fire: left out
         "e1": attempt(gone, "tx-e", 1, "Failed"),  # deleted configuration: selected, skipped
     }
-    rows = [r.model_dump_json().encode() for r in records.values()]
-    await api.store.insert_json(TABLE, rows)
+    await insert_attempts(api.store, list(records.values()))
     return records
 
 

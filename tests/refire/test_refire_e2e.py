@@ -4,30 +4,28 @@ filter replays the failures, and every (transaction, postback) pair succeeds exa
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import Counter
 from typing import Any
 
+from tests.e2e.messages import conversion
 from tests.e2e.receivers import Receiver
 from tests.e2e.system import System
-from tests.e2e.test_pipeline import conversion
+from tests.waiting import until
 
 PUBLISHER = 9101
 
 
-async def wait_settled(system: System, job_id: str, timeout_s: float = 20) -> dict[str, Any]:
+async def wait_settled(system: System, job_id: str, timeout_s: float = 60) -> dict[str, Any]:
     """The job once it is done and every attempt it asked for is in the log."""
-    deadline = time.monotonic() + timeout_s
-    job: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+
+    async def settled() -> dict[str, Any] | None:
         answer = await system.api.get(f"/api/v1/refires/{job_id}")
         assert answer.status_code == 200, answer.text
-        job = answer.json()
-        if job["state"] == "failed" or (job["state"] == "done" and job["pending"] == 0):
-            return job
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"job not settled in {timeout_s} s: {job}")
+        job: dict[str, Any] = answer.json()
+        done = job["state"] == "failed" or (job["state"] == "done" and job["pending"] == 0)
+        return job if done else None
+
+    return await until(settled, f"re-fire job {job_id} settled", timeout_s, every_s=0.2)
 
 
 async def test_fix_a_broken_publisher_then_refire_its_failures_once_each(
@@ -39,7 +37,7 @@ async def test_fix_a_broken_publisher_then_refire_its_failures_once_each(
         publisher_id=PUBLISHER,
         url=broken_publisher.url("/broken?tx={transaction_id}"),
     )
-    await asyncio.sleep(2)  # the contract: a configuration change applies within 2 seconds
+    await system.configs_applied()  # through postbacks.configs
     txs = [f"refire-{n}" for n in range(4)]
     # refire-0 arrives twice and fails twice: it is still one pair, fired once.
     system.produce("conversions", [conversion(tx, PUBLISHER) for tx in [*txs, txs[0]]])
@@ -101,7 +99,7 @@ async def test_single_refire_waits_for_the_new_attempt(
         url=broken_publisher.url("/broken?tx={transaction_id}"),
         enabled=True,
     )
-    await asyncio.sleep(2)  # the contract: a configuration change applies within 2 seconds
+    await system.configs_applied()  # through postbacks.configs
     system.produce("conversions", [conversion("single-1", publisher)])
     [failed] = await system.wait_for_logs(1, publisher_id=publisher)
     fixed = {

@@ -3,12 +3,10 @@ the dispatcher, and every attempt logged with its number, on the real pipeline."
 
 from __future__ import annotations
 
-import asyncio
-
 import orjson
 
 from tests.dispatcher import hostile
-from tests.dispatcher.test_retries import Scripted
+from tests.dispatcher.scripted import Scripted
 from tests.e2e.system import System
 
 POLICY = {
@@ -59,9 +57,7 @@ async def test_each_attempt_is_logged_with_its_number(system: System) -> None:
             url=f"http://127.0.0.1:{publisher.port}/pb?tx={{transaction_id}}",
             **POLICY | {"retry_max_attempts": 3},
         )
-        # The configuration reaches the dispatcher through postbacks.configs; nothing outside
-        # the dispatcher tells when it has, so wait as the other pipeline tests do.
-        await asyncio.sleep(1)
+        await system.configs_applied()  # through postbacks.configs
         conversion = {"transaction_id": tx, "offer_id": 1, "publisher_id": 9101}
         system.produce("conversions", [orjson.dumps(conversion)])
         items = await system.wait_for_logs(3, transaction_id=tx, postback_name="retry-e2e")

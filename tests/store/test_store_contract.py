@@ -21,6 +21,7 @@ from postbacks.store.errors import StoreError, StoreQueryError
 from postbacks.store.protocol import Store
 from postbacks.store.schema import apply_schema, schema_statements
 from postbacks.store.server_backend import ServerStore
+from tests.attempts import attempt_record
 from tests.store.clickhouse_http_front import ClickHouseHttpFront
 
 UINT64_MAX = 2**64 - 1
@@ -45,7 +46,6 @@ HOSTILE = [
 
 def _record(n: int, **fields: object) -> AttemptRecord:
     values: dict[str, object] = {
-        "attempt_id": uuid.uuid4(),
         "attempted_at": datetime(2026, 1, 2, 3, 4, 5, 678000 + n * 1000, tzinfo=UTC),
         "status": AttemptStatus.SUCCESS,
         "postback_id": uuid.uuid4(),
@@ -59,8 +59,7 @@ def _record(n: int, **fields: object) -> AttemptRecord:
         "latency_ms": 12 + n,
         "source": orjson.dumps({"transaction_id": f"tx-{n}", "offer_id": 10 + n}).decode(),
     }
-    values.update(fields)
-    return AttemptRecord.model_validate(values)
+    return attempt_record(n, **(values | fields))
 
 
 async def test_apply_schema_is_idempotent_and_creates_every_object(store: Store) -> None:
