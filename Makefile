@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test check lint format env clean bench browser-deps generated
+.PHONY: run test check lint format env clean bench browser-deps prometheus-deps generated
 
 $(UV):
 	python3 -m venv .tools
@@ -28,7 +28,7 @@ lint: env
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-test: lint browser-deps
+test: lint browser-deps prometheus-deps
 	$(VENV)/bin/pytest
 
 # The quick tier: every test without the real_parts marker (tests/tiers.py sets it on the tests
@@ -50,6 +50,28 @@ browser-deps:
 	else \
 		echo "$(CHROMIUM) is missing and cannot be installed here (needs root and apt-get):" \
 			"tests/browser will be skipped"; \
+	fi
+
+# Debian's prometheus package for promtool, which tests/deploy/test_alert_rules.py runs on
+# deploy/prometheus/ (the rules, the configuration and the rules' unit tests). Installed when
+# missing and we are root with apt-get, without starting the daemon the package brings (a
+# policy-rc.d that refuses service starts, removed again unless it was already there);
+# otherwise those tests skip and name what is missing.
+PROMTOOL ?= promtool
+export PROMTOOL
+prometheus-deps:
+	@if command -v "$(PROMTOOL)" >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's prometheus (for promtool) for tests/deploy/test_alert_rules.py"; \
+		if [ -e /usr/sbin/policy-rc.d ]; then own=; else \
+			own=1; printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends prometheus \
+			|| echo "prometheus could not be installed: the promtool tests will be skipped"; \
+		if [ -n "$$own" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+	else \
+		echo "$(PROMTOOL) is missing and cannot be installed here (needs root and apt-get):" \
+			"the promtool tests of tests/deploy/test_alert_rules.py will be skipped"; \
 	fi
 
 # The files generated from the code, which tests/deploy checks are current: the AsyncAPI and
