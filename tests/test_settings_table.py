@@ -4,10 +4,9 @@ What the code reads, derived rather than listed:
 - pydantic-settings classes: every class in shared/, services/ and cli/ whose base is named
   `*Settings` is imported and introspected. A field is read as `env_prefix` + its name, upper
   case (the classes are case-insensitive); a field with an alias (`validation_alias`, or the
-  choices of an `AliasChoices`) is read under those names instead, without the prefix. One
-  exception: a choice that is the field's own name is there so the field can be passed by
-  keyword (as the CLI passes flags); pydantic-settings also matches it in the environment,
-  unprefixed, but it is no setting of ours and is left out.
+  choices of an `AliasChoices`) is read under those names instead, without the prefix. (A
+  choice that is the field's own name would be read unprefixed from the environment too: the
+  classes pass fields by name with `validate_by_name` instead, and such a choice fails here.)
 - the CLI: every parameter of every command of the `postbacks` group (cli/postbacks_cli/main.py,
   built by Typer) that has an `envvar`.
 - direct reads, `os.environ[...]`, `os.environ.get(...)`, `os.getenv(...)` and the like, found
@@ -121,7 +120,7 @@ def _field_env_names(cls: type[BaseSettings], name: str, field: FieldInfo) -> se
     names = set()
     for choice in choices:
         first = choice.path[0] if isinstance(choice, AliasPath) else choice
-        if isinstance(first, str) and first != name:  # its own name: the keyword, see above
+        if isinstance(first, str):
             names.add(first)
     return names
 

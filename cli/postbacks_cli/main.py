@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import AliasChoices, ValidationError
 from pydantic_settings import BaseSettings
 
 from postbacks_cli.lifecycle import configure_logging, run_until_signalled
@@ -41,10 +42,28 @@ def load(settings_class: type[S], **flags: Any) -> S:
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             name = ".".join(str(p) for p in error["loc"])
-            typer.echo(
-                f"invalid setting {name} (POSTBACKS_{name.upper()}): {error['msg']}", err=True
-            )
+            variable = _variable(settings_class, name)
+            typer.echo(f"invalid setting {name} ({variable}): {error['msg']}", err=True)
         raise typer.Exit(2) from exc
+
+
+def _variable(settings_class: type[BaseSettings], name: str) -> str:
+    """The environment variable that set `name` (a field, or one of its aliases): of a field's
+    names, the one the environment has, else the first."""
+    prefix = str(settings_class.model_config.get("env_prefix", ""))
+    for field, info in settings_class.model_fields.items():
+        alias = info.validation_alias
+        names = (
+            [str(choice) for choice in alias.choices]
+            if isinstance(alias, AliasChoices)
+            else [alias]
+            if isinstance(alias, str)
+            else [prefix + field]
+        )
+        if name == field or name.upper() in (n.upper() for n in names):
+            given = {key.upper() for key in os.environ}
+            return next((n for n in names if n.upper() in given), names[0]).upper()
+    return (prefix + name).upper()
 
 
 @app.command()

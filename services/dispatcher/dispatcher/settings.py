@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from dispatcher.guard import IPNetwork, parse_networks
 from dispatcher.work import EngineLimits
@@ -10,6 +11,9 @@ from postbacks.settings import CommonSettings
 
 
 class DispatcherSettings(CommonSettings):
+    # Flags pass fields by name; the environment is read only through the aliases.
+    model_config = SettingsConfigDict(validate_by_name=True)
+
     dispatcher_port: Annotated[int, Field(ge=0, le=65535)] = 9101
     dispatcher_group_id: str = "postbacks-dispatcher"
     dispatcher_max_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
@@ -18,7 +22,6 @@ class DispatcherSettings(CommonSettings):
         description="postback requests in flight at once, all hosts together",
         # POSTBACKS_DISPATCHER_CONCURRENCY was its name before the pipelined engine.
         validation_alias=AliasChoices(
-            "dispatcher_max_in_flight",
             "POSTBACKS_DISPATCHER_MAX_IN_FLIGHT",
             "POSTBACKS_DISPATCHER_CONCURRENCY",
         ),
