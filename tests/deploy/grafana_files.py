@@ -29,6 +29,7 @@ class Query:
     where: str  # "file: panel title" or "file: variable name", for failure messages
     text: str
     table: bool  # table format (one row per group) rather than a time series
+    board: str | None = None  # the dashboard file it is on; None for an alert rule
 
 
 def datasources() -> dict[str, str]:
@@ -42,6 +43,11 @@ def datasources() -> dict[str, str]:
 
 def dashboards() -> dict[str, dict[str, Any]]:
     return {p.name: json.loads(p.read_text()) for p in sorted(DASHBOARDS.glob("*.json"))}
+
+
+def template_variables(board: str) -> dict[str, dict[str, Any]]:
+    """The template variables of one dashboard file, by name."""
+    return {v["name"]: v for v in dashboards()[board]["templating"]["list"]}
 
 
 def alert_rules() -> list[dict[str, Any]]:
@@ -67,10 +73,11 @@ def clickhouse_queries() -> list[Query]:
         for title, target in _targets(board):
             if sources[target["datasource"]["uid"]] == CLICKHOUSE_PLUGIN:
                 table = target["format"] == 1
-                queries.append(Query(f"{name}: {title}", target["rawSql"], table))
+                queries.append(Query(f"{name}: {title}", target["rawSql"], table, name))
         for variable in board["templating"]["list"]:
             if sources.get(variable["datasource"]["uid"]) == CLICKHOUSE_PLUGIN:
-                queries.append(Query(f"{name}: ${variable['name']}", variable["query"], True))
+                where = f"{name}: ${variable['name']}"
+                queries.append(Query(where, variable["query"], True, name))
     for rule in alert_rules():
         for step in rule["data"]:
             if sources.get(step["datasourceUid"]) == CLICKHOUSE_PLUGIN:
@@ -107,8 +114,39 @@ _VARIABLE = re.compile(r"\$\{(\w+)(?::(\w+))?\}|\$(\w+)")
 _SCHEMA_QUALIFIER = re.compile(r"\bpostbacks\.(?=postback_)")
 
 
+@dataclass(frozen=True)
+class CustomAllValue:
+    """The value of a variable set to "All" when the variable has a custom all value (`allValue`).
+
+    Grafana puts it into the query as it is, whatever format the query asks for (`singlequote`,
+    `sqlstring`, `csv`, `raw`, ...): not quoted, escaped or joined; only `text` gives "All".
+    Grafana's docs: the custom all value "is never escaped so you will have to think about what
+    is a valid value for your data source" (Variables, "Custom all value"); the code: grafana/scenes
+    CustomAllValue.formatter, and before scenes TemplateSrv ("skip formatting of custom all
+    values unless format set to text or percentencode").
+    """
+
+    value: str
+
+
+# What a variable stands for in a query: the values selected, or a custom all value.
+Selection = Sequence[str] | CustomAllValue
+
+
+def all_selected(variable: Mapping[str, Any], options: Sequence[str]) -> Selection:
+    """A variable's value when "All" is selected, as Grafana computes it (scenes'
+    MultiValueVariable.getValue): its custom all value if it has one, else every option its
+    query listed."""
+    if not variable.get("includeAll"):
+        raise ValueError(f"${variable['name']} has no All option")
+    if variable.get("allValue"):
+        return CustomAllValue(variable["allValue"])
+    return list(options)
+
+
 def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    # Grafana's `singlequote`: a backslash before each single quote, nothing else escaped.
+    return "'" + value.replace("'", "\\'") + "'"
 
 
 def expand(
@@ -117,10 +155,14 @@ def expand(
     start: datetime,
     end: datetime,
     interval_s: int,
-    variables: Mapping[str, Sequence[str]],
+    variables: Mapping[str, Selection],
     database: str,
 ) -> str:
-    """The SQL ClickHouse receives; a macro or variable this does not know is an error."""
+    """The SQL ClickHouse receives; a macro or variable this does not know is an error.
+
+    `variables` gives each variable's selected values, or its `CustomAllValue` when "All" is
+    selected and it has one (`all_selected` gives either, as Grafana does).
+    """
     since, until = int(start.timestamp()), int(end.timestamp())
     sql = _TIME_FILTER.sub(
         lambda m: f"{m[1]} >= toDateTime({since}) AND {m[1]} <= toDateTime({until})", sql
@@ -138,6 +180,12 @@ def expand(
         if name.startswith("__") or name not in variables:
             raise ValueError(f"unknown macro or variable {match[0]!r} in:\n{sql}")
         values = variables[name]
+        if isinstance(values, CustomAllValue):
+            if match[2] == "text":
+                return "All"
+            if match[2] in ("percentencode", "queryparam"):
+                raise ValueError(f"variable format {match[2]!r} not handled here")
+            return values.value
         if match[2] == "singlequote":
             return ",".join(_quote(v) for v in values)
         if match[2] not in (None, "csv", "raw"):
