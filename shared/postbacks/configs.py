@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from postbacks.attempts import HttpMethod, PostbackType
+from postbacks.attempts import UINT64_MAX, HttpMethod, PostbackType
 from postbacks.inputs import ConversionStatus
 from postbacks.macros import JSON_PLACEHOLDER, MACROS, describe_unknown, unknown_macros
 from postbacks.templates import render_json
@@ -101,8 +101,9 @@ class PostbackConfigIn(BaseModel):
             json_schema_extra={"pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\x00-\x20\x7f]+$"},
         ),
     ]
-    offer_id: Annotated[int | None, Field(ge=0)] = None
-    publisher_id: Annotated[int | None, Field(ge=0)] = None
+    # UInt64 columns, as the inputs' ids: a larger number could never match an input.
+    offer_id: Annotated[int | None, Field(ge=0, le=UINT64_MAX)] = None
+    publisher_id: Annotated[int | None, Field(ge=0, le=UINT64_MAX)] = None
     event_id: Annotated[str | None, Field(min_length=1, max_length=256)] = None
     statuses: Annotated[list[ConversionStatus], Field(min_length=1)] = Field(
         default_factory=lambda: [ConversionStatus.APPROVED]
@@ -272,6 +273,7 @@ class ReadBack(BaseModel):
     version: int | None = Field(
         default=None,
         ge=1,
+        le=UINT64_MAX,
         description=(
             f"{_READ_BACK}; a version older than the stored one means the configuration "
             "changed since it was read, and the write is refused with 409"
