@@ -119,6 +119,8 @@ async def test_every_metric_the_dashboards_read_is_exported(services: Services) 
         "postbacks_delivery_seconds",
         "postbacks_dead_letters_total",
         "postbacks_log_writer_rows_total",
+        "postbacks_query_api_requests_total",
+        "postbacks_query_api_request_seconds",
     } <= exported
 
 

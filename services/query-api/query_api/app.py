@@ -23,6 +23,7 @@ from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.errors import install_error_handlers
 from query_api.fire_testing import FireTester
 from query_api.guardrails import GuardedStore, QueryLimits
+from query_api.http_metrics import HttpMetrics
 from query_api.logs import routes as log_routes
 from query_api.pages import mount_pages
 from query_api.postback_service import PostbackService
@@ -90,6 +91,7 @@ def build_app(
     # a TLS proxy the scheme and Host seen here are the proxy's, which would refuse the pages.
     if tokens is None:
         app.add_middleware(CrossSiteGuard, hosts=[api_host] if api_host else [])
+    app.add_middleware(HttpMetrics, routes=app.router.routes)  # outermost: counts all answers
     return app
 
 
