@@ -206,3 +206,20 @@ async def test_the_sql_compose_loads_runs_on_chdb(embedded_store: EmbeddedStore)
         "postback_attempts_by_minute_mv",
         "postback_configs",
     } <= {t["name"] for t in tables}
+
+
+def test_every_long_running_service_restarts_and_only_jobs_do_not(
+    compose: dict[str, Any],
+) -> None:
+    for name, service in compose.items():
+        expected = "no" if name == "kafka-topics" else "unless-stopped"
+        assert service.get("restart") == expected, name
+
+
+def test_no_password_has_a_default() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    passwords = re.findall(r"\$\{(\w*PASSWORD\w*)([^}]*)\}", text)
+    assert passwords, "the compose file names no password variable"
+    for variable, rest in passwords:
+        # ${VAR:?message}: Compose refuses to start without it; ${VAR:-default} would not.
+        assert rest.startswith(":?"), f"{variable} has a default or no requirement: {rest!r}"
