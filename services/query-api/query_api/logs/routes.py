@@ -128,13 +128,27 @@ def _log_query(
 ) -> LogQuery:
     """The request's log query, or BadRequest naming the parameter to fix."""
     pairs = request.query_params.multi_items()
+    return checked_log_query(pairs, limits, refused=refused, applies_to=request.url.path, why=why)
+
+
+def checked_log_query(
+    pairs: Sequence[tuple[str, str]],
+    limits: QueryLimits,
+    *,
+    refused: Sequence[str] = (),
+    applies_to: str = "",
+    why: str = "",
+) -> LogQuery:
+    """The log query of `pairs` within the limits' window, or BadRequest naming the parameter
+    to fix: too many of them, one in `refused` (it does not apply to `applies_to`, `why`), or
+    one the filter language refuses. The log routes and a re-fire's selection share it."""
     if len(pairs) > MAX_QUERY_PARAMETERS:
         raise BadRequest(
             f"too many query parameters ({len(pairs)}); send at most {MAX_QUERY_PARAMETERS}"
         )
     for key, _ in pairs:
         if key in refused:
-            raise BadRequest(f"'{key}' does not apply to {request.url.path} ({why}); leave it out")
+            raise BadRequest(f"'{key}' does not apply to {applies_to} ({why}); leave it out")
     try:
         query = parse_log_query(pairs)
     except InvalidLogQuery as exc:

@@ -27,8 +27,8 @@ from query_api.auth import LOGS_READ, POSTBACKS_WRITE, Access
 from query_api.dependencies import AllServices, Limits, Refires
 from query_api.errors import BadRequest, NotFound, error_responses
 from query_api.fire_testing import wait_for_attempt
-from query_api.guardrails import QueryLimits, within_window
-from query_api.logs.filters import InvalidLogQuery, LogQuery, parse_log_query
+from query_api.guardrails import QueryLimits
+from query_api.logs.filters import LogQuery
 from query_api.logs.models import LogRecord
 from query_api.logs.parameters import (
     MAX_QUERY_PARAMETERS,
@@ -36,6 +36,7 @@ from query_api.logs.parameters import (
     flag_parameter,
     log_parameters,
 )
+from query_api.logs.routes import checked_log_query
 from query_api.refires.jobs import JobCounts, describe
 from query_api.refires.requests import RefireTimeout, read_refirable, refire_request
 
@@ -211,20 +212,13 @@ def _flag(request: Request, name: str) -> bool:
 def _selection(request: Request, limits: QueryLimits) -> tuple[list[tuple[str, str]], LogQuery]:
     """The filters as given (without dry_run, from, to) and the query with its window frozen."""
     pairs = [(k, v) for k, v in request.query_params.multi_items() if k != "dry_run"]
-    if len(pairs) > MAX_QUERY_PARAMETERS:
-        raise BadRequest(
-            f"too many query parameters ({len(pairs)}); send at most {MAX_QUERY_PARAMETERS}"
-        )
-    for key, _ in pairs:
-        if key in ("limit", "cursor"):
-            raise BadRequest(
-                f"'{key}' does not apply to a re-fire (it covers every matching attempt); "
-                "leave it out"
-            )
-    try:
-        query = within_window(parse_log_query(pairs), limits)
-    except InvalidLogQuery as exc:
-        raise BadRequest(str(exc)) from exc
+    query = checked_log_query(
+        pairs,
+        limits,
+        refused=("limit", "cursor"),
+        applies_to="a re-fire",
+        why="it covers every matching attempt",
+    )
     if query.to_ms is None:
         # Frozen at now: the job's own re-fires, logged later, must not join its selection.
         query = replace(query, to_ms=time.time_ns() // 1_000_000)
