@@ -8,6 +8,10 @@ import signal
 from collections.abc import Coroutine
 from typing import Any
 
+import typer
+
+from postbacks.startup import Misconfigured
+
 log = logging.getLogger(__name__)
 
 
@@ -39,4 +43,9 @@ def run_until_signalled(service: Coroutine[Any, Any, None], name: str) -> None:
         runner: Any = uvloop.run
     except ImportError:  # uvloop is a speed-up, not a requirement
         runner = asyncio.run
-    runner(_until_signalled(service, name))
+    try:
+        runner(_until_signalled(service, name))
+    except Misconfigured as refused:
+        # A refusal at start is the operator's to fix: one line naming the setting, no traceback.
+        typer.echo(f"{name} refusing to start: {refused}", err=True)
+        raise typer.Exit(2) from refused
