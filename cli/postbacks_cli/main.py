@@ -11,6 +11,7 @@ import typer
 from pydantic import AliasChoices, ValidationError
 from pydantic_settings import BaseSettings
 
+from postbacks_cli.connections import require_explicit_connections
 from postbacks_cli.lifecycle import configure_logging, run_until_signalled
 
 app = typer.Typer(
@@ -26,6 +27,15 @@ ApiPort = Annotated[int | None, typer.Option(help="query-api port [POSTBACKS_API
 KafkaPort = Annotated[int | None, typer.Option(help="embedded broker port [POSTBACKS_KAFKA_PORT]")]
 Bootstrap = Annotated[str | None, typer.Option(help="use this Kafka [POSTBACKS_KAFKA_BOOTSTRAP]")]
 DataDir = Annotated[Path | None, typer.Option(help="local state [POSTBACKS_DATA_DIR]")]
+Embedded = Annotated[
+    bool | None,
+    typer.Option(
+        "--embedded",
+        help="without POSTBACKS_KAFKA_BOOTSTRAP or CLICKHOUSE_URL, use the embedded defaults "
+        "(a trial, with a warning) instead of refusing to start [POSTBACKS_EMBEDDED]",
+        show_default=False,
+    ),
+]
 AllowedNetworks = Annotated[
     str | None,
     typer.Option(
@@ -109,33 +119,49 @@ def broker(kafka_port: KafkaPort = None) -> None:
 
 
 @app.command()
-def dispatcher(kafka_bootstrap: Bootstrap = None, allowed_networks: AllowedNetworks = None) -> None:
+def dispatcher(
+    kafka_bootstrap: Bootstrap = None,
+    allowed_networks: AllowedNetworks = None,
+    embedded: Embedded = None,
+) -> None:
     """The dispatcher alone: consumes inputs, fires postbacks, publishes attempts."""
     from dispatcher.service import run_dispatcher
     from dispatcher.settings import DispatcherSettings
 
     configure_logging()
     settings = load(
-        DispatcherSettings, kafka_bootstrap=kafka_bootstrap, allowed_networks=allowed_networks
+        DispatcherSettings,
+        kafka_bootstrap=kafka_bootstrap,
+        allowed_networks=allowed_networks,
+        embedded=embedded,
     )
+    require_explicit_connections(settings, store=False)
     run_until_signalled(run_dispatcher(settings), "dispatcher")
 
 
 @app.command("log-writer")
-def log_writer(kafka_bootstrap: Bootstrap = None, data_dir: DataDir = None) -> None:
+def log_writer(
+    kafka_bootstrap: Bootstrap = None, data_dir: DataDir = None, embedded: Embedded = None
+) -> None:
     """The log-writer alone: batches attempts into ClickHouse."""
     from log_writer.service import run_log_writer
     from log_writer.settings import LogWriterSettings
     from postbacks.store.opening import open_store
 
     configure_logging()
-    settings = load(LogWriterSettings, kafka_bootstrap=kafka_bootstrap, data_dir=data_dir)
+    settings = load(
+        LogWriterSettings, kafka_bootstrap=kafka_bootstrap, data_dir=data_dir, embedded=embedded
+    )
+    require_explicit_connections(settings, store=True)
     run_until_signalled(run_log_writer(settings, open_store(settings)), "log-writer")
 
 
 @app.command("query-api")
 def query_api(
-    api_port: ApiPort = None, kafka_bootstrap: Bootstrap = None, data_dir: DataDir = None
+    api_port: ApiPort = None,
+    kafka_bootstrap: Bootstrap = None,
+    data_dir: DataDir = None,
+    embedded: Embedded = None,
 ) -> None:
     """The query-api alone: logs, configurations, pages. Needs POSTBACKS_API_TOKENS."""
     from postbacks.store.opening import open_store
@@ -144,7 +170,11 @@ def query_api(
 
     configure_logging()
     settings = load(
-        QueryApiSettings, api_port=api_port, kafka_bootstrap=kafka_bootstrap, data_dir=data_dir
+        QueryApiSettings,
+        api_port=api_port,
+        kafka_bootstrap=kafka_bootstrap,
+        data_dir=data_dir,
+        embedded=embedded,
     )
     if settings.api_tokens is None:
         # Only `postbacks dev` serves the API open; in production that is never what was meant.
@@ -156,6 +186,7 @@ def query_api(
             err=True,
         )
         raise typer.Exit(2)
+    require_explicit_connections(settings, store=True)
     run_until_signalled(run_query_api(settings, open_store(settings)), "query-api")
 
 

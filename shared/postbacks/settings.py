@@ -30,6 +30,10 @@ class CommonSettings(BaseSettings):
         default="127.0.0.1",
         description="address of /metrics, /healthz, /readyz (0.0.0.0 in containers)",
     )
+    embedded: bool = Field(
+        default=False,
+        description="let a production command run on the embedded defaults (trials only)",
+    )
     clickhouse_database: str = Field(default="postbacks", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
     @property

@@ -53,7 +53,7 @@ async def wait_for(
                 raise Misconfigured(setting, problem) from error
             log.warning(
                 "waiting for %s (%s): %s; trying again in %.1f s",
-                what, setting, error or type(error).__name__, delay,
+                what, setting, str(error) or type(error).__name__, delay,
             )  # fmt: skip
             await asyncio.sleep(delay)
             delay = min(delay * 2, longest_delay_s)

@@ -65,11 +65,14 @@ def production_services(bootstrap: str, workdir: Path) -> Iterator[dict[str, Pro
             "POSTBACKS_LOG_WRITER_PORT": str(ports["log-writer"]),
             "POSTBACKS_LOG_WRITER_BATCH_TIMEOUT_MS": "100",
             "POSTBACKS_DATA_DIR": str(workdir / "log-writer"),
+            # No ClickHouse server here: each runs on its own chDB, which it must be told to.
+            "POSTBACKS_EMBEDDED": "true",
         },
         "query-api": {
             "POSTBACKS_API_PORT": str(ports["query-api"]),
             "POSTBACKS_API_TOKENS": f'{{"{TOKEN}": ["logs:read", "postbacks:write"]}}',
             "POSTBACKS_DATA_DIR": str(workdir / "query-api"),
+            "POSTBACKS_EMBEDDED": "true",
         },
     }
     started: dict[str, Process] = {}
