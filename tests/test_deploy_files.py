@@ -223,3 +223,58 @@ def test_no_password_has_a_default() -> None:
     for variable, rest in passwords:
         # ${VAR:?message}: Compose refuses to start without it; ${VAR:-default} would not.
         assert rest.startswith(":?"), f"{variable} has a default or no requirement: {rest!r}"
+
+
+def _seconds(duration: str) -> int:
+    value, unit = re.fullmatch(r"(\d+)(s|m)", duration).groups()  # type: ignore[union-attr]
+    return int(value) * (60 if unit == "m" else 1)
+
+
+def test_kafka_has_a_listener_for_the_tracking_platform_outside(compose: dict[str, Any]) -> None:
+    kafka = compose["kafka"]["environment"]
+    listeners = dict(listener.split("://") for listener in kafka["KAFKA_LISTENERS"].split(","))
+    advertised = dict(
+        listener.split("://") for listener in kafka["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    )
+    protocols = dict(p.split(":") for p in kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert listeners["EXTERNAL"] == ":29092"
+    assert "EXTERNAL" in protocols
+    # Metadata must name an address the platform resolves, not the compose network's `kafka`.
+    host, port = advertised["EXTERNAL"].rsplit(":", 1)
+    assert host.startswith("${KAFKA_EXTERNAL_HOST")
+    (published,) = compose["kafka"]["ports"]
+    bind, host_port, container_port = published.rsplit(":", 2)
+    assert container_port == "29092"
+    assert host_port == port  # the advertised port is the one published
+    assert bind.startswith("${KAFKA_EXTERNAL_BIND:-127.0.0.1}")  # loopback unless told
+    assert advertised["PLAINTEXT"] == "kafka:9092"
+
+
+def test_the_kafka_healthcheck_starts_a_jvm_often_only_while_kafka_starts(
+    compose: dict[str, Any],
+) -> None:
+    check = compose["kafka"]["healthcheck"]
+    assert _seconds(check["interval"]) >= 30
+    assert _seconds(check["start_interval"]) <= 5
+    assert _seconds(check["start_period"]) >= 60
+
+
+def test_grafana_plugin_is_pinned_and_installable_without_internet(
+    compose: dict[str, Any],
+) -> None:
+    pinned = compose["grafana"]["environment"]["GF_PLUGINS_PREINSTALL_SYNC"]
+    plugin, version = pinned.split("@")
+    assert plugin == CLICKHOUSE_PLUGIN
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), pinned
+    script = (ROOT / "deploy" / "grafana" / "fetch-plugin.sh").read_text()
+    assert f"PLUGIN={plugin}\n" in script
+    assert f"VERSION={version}\n" in script
+    offline = yaml.safe_load((ROOT / "docker-compose.offline.yml").read_text())["services"]
+    grafana = offline["grafana"]
+    assert grafana["environment"]["GF_PLUGINS_PREINSTALL_SYNC"] == ""
+    (mount,) = grafana["volumes"]
+    host, container, mode = mount.split(":")
+    assert host == f"./deploy/grafana/plugins/{plugin}"
+    assert container == f"/var/lib/grafana/plugins/{plugin}"
+    assert mode == "ro"
+    assert "deploy/grafana/plugins/" in (ROOT / ".gitignore").read_text().splitlines()
