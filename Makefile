@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test check lint format env clean bench browser-deps prometheus-deps generated
+.PHONY: run test check lint format env clean bench browser-deps prometheus-deps stunnel-deps generated
 
 $(UV):
 	python3 -m venv .tools
@@ -28,7 +28,7 @@ lint: env
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-test: lint browser-deps prometheus-deps
+test: lint browser-deps prometheus-deps stunnel-deps
 	$(VENV)/bin/pytest
 
 # The quick tier: every test without the real_parts marker (tests/tiers.py sets it on the tests
@@ -72,6 +72,24 @@ prometheus-deps:
 	else \
 		echo "$(PROMTOOL) is missing and cannot be installed here (needs root and apt-get):" \
 			"the promtool tests of tests/deploy/test_alert_rules.py will be skipped"; \
+	fi
+
+# Debian's stunnel4 for tests/e2e/test_secured_kafka.py: the TLS proxy in front of the embedded
+# broker (Tansu 0.6 does not complete a TLS handshake itself), with and without client
+# certificates. Installed when missing and we are root with apt-get; otherwise those tests skip
+# and name what is missing. STUNNEL=/path/to/stunnel points the tests at another binary.
+STUNNEL ?= stunnel4
+export STUNNEL
+stunnel-deps:
+	@if command -v "$(STUNNEL)" >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's stunnel4 for tests/e2e/test_secured_kafka.py"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends stunnel4 \
+			|| echo "stunnel4 could not be installed: the Kafka TLS tests will be skipped"; \
+	else \
+		echo "$(STUNNEL) is missing and cannot be installed here (needs root and apt-get):" \
+			"the Kafka TLS tests of tests/e2e/test_secured_kafka.py will be skipped"; \
 	fi
 
 # The files generated from the code, which tests/deploy checks are current: the AsyncAPI and

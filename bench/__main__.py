@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import delivery, hotpath, http_clients, ingest, query
+from bench import compression, delivery, hotpath, http_clients, ingest, query
 from bench.report import RESULTS_DIR
 from bench.scenario import Scenario
 
@@ -24,6 +24,7 @@ SCENARIOS: dict[str, Scenario] = {
         hotpath.SCENARIO,
         http_clients.SCENARIO,
         ingest.SCENARIO,
+        compression.SCENARIO,
     )
 }
 

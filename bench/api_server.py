@@ -79,8 +79,8 @@ class RunningApi:
 async def serve_query_api(store: Store) -> AsyncIterator[RunningApi]:
     """Serve the query-api over `store` while the block runs; yields where it listens."""
     with EmbeddedBroker() as broker:
-        await ensure_topics(broker.bootstrap)
-        publisher = DispatcherPublisher(broker.bootstrap)
+        await ensure_topics(broker.kafka)
+        publisher = DispatcherPublisher(broker.kafka)
         await publisher.start()
         try:
             app, notes = _build(store, publisher)

@@ -19,6 +19,7 @@ from postbacks import topics
 from postbacks.attempts import PostbackType
 from postbacks.configs import PostbackConfig, PostbackConfigIn
 from postbacks.kafka_admin import ensure_topics
+from postbacks.kafka_connection import KafkaConnection
 from query_api.dispatcher_publisher import DispatcherPublisher
 
 # Publisher ids start here so they look like a network's, not like list indexes.
@@ -102,8 +103,8 @@ async def load(
     bootstrap: str, publishers: Publishers, conversions: int, timeout_ms: int | None
 ) -> None:
     """Create the topics, publish the configurations, then the conversions; all acknowledged."""
-    await ensure_topics(bootstrap)
-    publisher = DispatcherPublisher(bootstrap)
+    await ensure_topics(KafkaConnection(bootstrap))
+    publisher = DispatcherPublisher(KafkaConnection(bootstrap))
     await publisher.start()
     try:
         await publisher.publish_all(configurations(publishers, timeout_ms))

@@ -71,7 +71,7 @@ async def _run(attempts: int, batch: int, data_dir: Path) -> dict[str, Any]:
     rows = await generate(data_dir, attempts)
     generated_s = time.perf_counter() - started
     with EmbeddedBroker() as broker:
-        await ensure_topics(broker.bootstrap)
+        await ensure_topics(broker.kafka)
         preload_s = preload(broker.bootstrap, rows)
         direct = EmbeddedStore(data_dir, "bench_ingest_direct")
         await apply_schema(direct)

@@ -10,6 +10,7 @@ import pytest
 
 from postbacks.embedded_broker import EmbeddedBroker
 from postbacks.kafka_admin import ensure_topics
+from postbacks.kafka_connection import KafkaConnection
 from postbacks.store.chdb_backend import EmbeddedStore
 from postbacks.store.schema import apply_schema
 
@@ -41,5 +42,5 @@ def kafka() -> Iterator[str]:
 
 @pytest.fixture
 async def kafka_topics(kafka: str) -> str:
-    await ensure_topics(kafka)
+    await ensure_topics(KafkaConnection(kafka))
     return kafka

@@ -1,13 +1,26 @@
-"""Reading a topic in tests: everything on one partition, from the beginning to its end now."""
+"""Reading a topic in tests: everything on one partition, from the beginning to its end now.
+
+Each takes the embedded broker's address, or a KafkaConnection for a secured one.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from postbacks.kafka_connection import KafkaConnection
 
-async def read_topic(bootstrap: str, topic: str, partition: int = 0) -> list[ConsumerRecord]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+Kafka = KafkaConnection | str
+
+
+def _options(kafka: Kafka) -> dict[str, Any]:
+    return (kafka if isinstance(kafka, KafkaConnection) else KafkaConnection(kafka)).aiokafka()
+
+
+async def read_topic(kafka: Kafka, topic: str, partition: int = 0) -> list[ConsumerRecord]:
+    consumer = AIOKafkaConsumer(**_options(kafka), group_id=None)
     await consumer.start()
     try:
         assigned = TopicPartition(topic, partition)
@@ -23,16 +36,14 @@ async def read_topic(bootstrap: str, topic: str, partition: int = 0) -> list[Con
         await consumer.stop()
 
 
-async def group_offsets(bootstrap: str, group: str, topics: list[str]) -> tuple[int, int]:
+async def group_offsets(kafka: Kafka, group: str, topics: list[str]) -> tuple[int, int]:
     """(committed, end) of `group` on `topics`, each summed over the partitions.
 
     The end of each partition is the high watermark of a fetch: Tansu answers ListOffsets with
     the base offset of the partition's last batch plus one (docs/libraries.md), which may be
     short of it. Reads offsets only: this consumer never joins the group nor commits.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
+    consumer = AIOKafkaConsumer(**_options(kafka), group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         await consumer.topics()  # loads metadata so partitions are known
@@ -53,7 +64,7 @@ async def group_offsets(bootstrap: str, group: str, topics: list[str]) -> tuple[
         await consumer.stop()
 
 
-async def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
+async def group_lag(kafka: Kafka, group: str, topics: list[str]) -> int:
     """Records on `topics` that `group` has not committed yet."""
-    committed, end = await group_offsets(bootstrap, group, topics)
+    committed, end = await group_offsets(kafka, group, topics)
     return end - committed

@@ -4,6 +4,7 @@ exist, and they agree with the code (commands, ports, topics, data source uids).
 from __future__ import annotations
 
 import re
+import shlex
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 import yaml
 from typer.main import get_command
 
+from postbacks import topics
 from postbacks.store.chdb_backend import EmbeddedStore
 from postbacks.store.schema import SCHEMA_DIR, schema_statements
 from postbacks.topics import TOPICS
@@ -62,7 +64,7 @@ def _instructions(dockerfile: Path) -> list[tuple[str, str]]:
 def test_compose_runs_every_part(compose: dict[str, Any]) -> None:
     assert set(compose) == {
         *SERVICES,
-        *("kafka", "kafka-topics", "clickhouse", "prometheus", "grafana"),
+        *("kafka", "kafka-topics", "clickhouse", "migrate", "prometheus", "grafana"),
     }
     assert "controller" in compose["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]  # KRaft
     for name, service in compose.items():
@@ -98,8 +100,7 @@ def test_each_service_has_its_own_dockerfile_built_the_production_way(
         assert service["environment"][port_variable] == str(port)
         env = service["environment"]
         assert env["POSTBACKS_KAFKA_BOOTSTRAP"] == "kafka:9092"
-        assert env["CLICKHOUSE_URL"].startswith("http://")
-        assert "@clickhouse:8123" in env["CLICKHOUSE_URL"]
+        assert env["CLICKHOUSE_URL"] == "http://clickhouse:8123/"  # no password in a URL
         assert env["POSTBACKS_OPS_HOST"] == "0.0.0.0"
     # `docker compose up --scale dispatcher=N` needs no fixed name and no host port.
     assert "container_name" not in compose["dispatcher"]
@@ -108,27 +109,73 @@ def test_each_service_has_its_own_dockerfile_built_the_production_way(
     assert ":?" in compose["query-api"]["environment"]["POSTBACKS_API_TOKENS"]
 
 
-def test_the_topics_job_creates_every_topic_of_the_code(compose: dict[str, Any]) -> None:
+def _created_topics(script: str) -> dict[str, tuple[str, int, dict[str, str]]]:
+    """name -> (partitions as written, partitions, --config pairs) of each `create` line of
+    create-topics.sh, its shell variables replaced by their values or defaults."""
+    values = dict(re.findall(r'^(\w+)="\$\{\w+:-([^}]*)\}"', script, re.M))
+    values |= dict(re.findall(r'^(\w+)="([^$"]*)"$', script, re.M))
+    created = {}
+    for line in re.findall(r"^create (.*)$", script, re.M):
+        raw = shlex.split(line)
+        name, partitions, *options = (re.sub(r"\$(\w+)", lambda m: values[m[1]], w) for w in raw)
+        assert options[::2] == ["--config"] * (len(options) // 2), line
+        configs = dict(option.split("=", 1) for option in options[1::2])
+        assert len(configs) == len(options) // 2, f"a --config repeated: {line}"
+        created[name] = (raw[1], int(partitions), configs)
+    return created
+
+
+def test_the_topics_job_creates_the_topics_of_the_code_as_the_code_does(
+    compose: dict[str, Any],
+) -> None:
     job = compose["kafka-topics"]
     script_path = next(h for h, c in _mounts(job).items() if c == "/deploy/kafka") / Path(
         job["entrypoint"][-1]
     ).relative_to("/deploy/kafka")
-    script = script_path.read_text()
-    created = {m[0]: m[1] for m in re.findall(r"^create (\S+) (\S+)(.*)$", script, re.M)}
+    created = _created_topics(script_path.read_text())
     assert set(created) == {t.name for t in TOPICS}
+    scaled = {*topics.INPUT_TOPICS, topics.ATTEMPTS}  # production's counts, larger
     for spec in TOPICS:
-        for key, value in spec.config.items():
-            assert re.search(rf"^create {re.escape(spec.name)} .*{key}={value}", script, re.M)
-    for name in ("clicks", "conversions", "events", "postbacks.attempts"):
-        variable = created[name].strip('"${}')
-        count = job["environment"][variable].split(":-")[-1].rstrip("}")
-        assert int(count) >= 12, f"{name}: {count} partitions limit the consumers to that many"
+        written, partitions, configs = created[spec.name]
+        # Retention, compression and cleanup policy: the capacity plan sizes disks by them.
+        assert configs == spec.config, spec.name
+        if spec.name not in scaled:
+            assert partitions == spec.partitions, spec.name
+            continue
+        count = job["environment"][written.strip('"${}')].split(":-")[-1].rstrip("}")
+        for where, value in (("compose", int(count)), ("the script's default", partitions)):
+            assert value >= 12, f"{spec.name}: {where} gives {value} partitions, too few consumers"
 
 
-def test_clickhouse_gets_the_schema_and_a_read_only_grafana_user(compose: dict[str, Any]) -> None:
+def test_the_migrate_job_applies_the_schema_before_the_services_that_use_it(
+    compose: dict[str, Any],
+) -> None:
+    job = compose["migrate"]
+    assert job["command"] == ["migrate"]
+    assert job["depends_on"] == {"clickhouse": {"condition": "service_healthy"}}
     mounts = _mounts(compose["clickhouse"])
-    assert mounts[SCHEMA_DIR] == "/docker-entrypoint-initdb.d"
-    users_xml = next(h for h, c in mounts.items() if c.startswith("/etc/clickhouse-server/users.d"))
+    assert SCHEMA_DIR not in mounts, "the schema is the migrate job's, not the container's"
+    users = ET.parse(SCHEMA_DIR / "access" / "users.xml").getroot().find("users")
+    assert users is not None
+    assert mounts[SCHEMA_DIR / "access" / "users.xml"].startswith("/etc/clickhouse-server/users.d")
+    clickhouse_env = compose["clickhouse"]["environment"]
+    for name in ("migrate", "log-writer", "query-api"):
+        env = compose[name]["environment"]
+        user = users.find(env["POSTBACKS_CLICKHOUSE_USER"])
+        assert user is not None, f"{name}: no such user in users.xml"
+        variable = user.find("password").get("from_env")  # type: ignore[union-attr]
+        # The container's password of the user is the one the service is given.
+        assert clickhouse_env[variable] == env["POSTBACKS_CLICKHOUSE_PASSWORD"], name
+        if name != "migrate":
+            assert compose[name]["depends_on"]["migrate"] == {
+                "condition": "service_completed_successfully"
+            }
+    assert "POSTBACKS_CLICKHOUSE_USER" not in compose["dispatcher"]["environment"]
+
+
+def test_clickhouse_gets_a_read_only_grafana_user(compose: dict[str, Any]) -> None:
+    mounts = _mounts(compose["clickhouse"])
+    users_xml = next(h for h, c in mounts.items() if c.endswith("users.d/grafana.xml"))
     grafana = ET.parse(users_xml).getroot().find("users/grafana")
     assert grafana is not None
     password = grafana.find("password")
@@ -212,7 +259,7 @@ def test_every_long_running_service_restarts_and_only_jobs_do_not(
     compose: dict[str, Any],
 ) -> None:
     for name, service in compose.items():
-        expected = "no" if name == "kafka-topics" else "unless-stopped"
+        expected = "no" if name in ("kafka-topics", "migrate") else "unless-stopped"
         assert service.get("restart") == expected, name
 
 

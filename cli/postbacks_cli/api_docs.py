@@ -186,13 +186,14 @@ class NoStore:
 
 
 async def _openapi() -> dict[str, Any]:
+    from postbacks.kafka_connection import KafkaConnection
     from query_api.app import build_app
     from query_api.auth import TokenTable
     from query_api.dispatcher_publisher import DispatcherPublisher
 
     # Documented as production serves it: with tokens (the value is never part of the document).
     tokens = TokenTable.parse('{"documentation": ["logs:read", "postbacks:write"]}')
-    publisher = DispatcherPublisher("kafka:9092")  # never started: nothing is sent
+    publisher = DispatcherPublisher(KafkaConnection("kafka:9092"))  # never started: nothing sent
     try:
         return build_app(NoStore(), publisher, tokens=tokens).openapi()
     finally:

@@ -29,7 +29,12 @@ from log_writer.service import LogWriter
 from log_writer.settings import LogWriterSettings
 from postbacks.embedded_broker import EmbeddedBroker, die_with_parent, free_port
 from postbacks.kafka_admin import ensure_topics
-from postbacks.store.opening import open_store
+from postbacks.kafka_connection import BOOTSTRAP, PROTOCOL, KafkaConnection
+from postbacks.kafka_probe import wait_for_kafka
+from postbacks.startup import Misconfigured
+from postbacks.store.migration import TooOld
+from postbacks.store.opening import open_store, wait_for_server
+from postbacks_cli.migrate import migrate_with_retention
 from query_api.service import QueryApi
 from query_api.settings import QueryApiSettings
 
@@ -50,18 +55,25 @@ class DevSettings(QueryApiSettings, LogWriterSettings, DispatcherSettings):
 
 
 @contextlib.asynccontextmanager
-async def kafka(settings: DevSettings) -> AsyncIterator[str]:
+async def kafka(settings: DevSettings) -> AsyncIterator[KafkaConnection]:
     """The Kafka to use: the one configured, or an embedded broker started for this run."""
     if settings.kafka_bootstrap:
-        await ensure_topics(settings.kafka_bootstrap)
-        yield settings.kafka_bootstrap
+        await wait_for_kafka(settings.kafka)  # waits, or refuses naming the setting
+        await ensure_topics(settings.kafka)
+        yield settings.kafka
         return
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        raise Misconfigured(
+            PROTOCOL,
+            f"the embedded broker speaks PLAINTEXT only: set {BOOTSTRAP} to the secured Kafka "
+            f"to use, or leave {PROTOCOL} unset",
+        )
     broker = EmbeddedBroker(settings.kafka_port)
     broker.start()
     try:
-        await ensure_topics(broker.bootstrap)
+        await ensure_topics(broker.kafka)
         log.info("embedded Kafka (memory only) on %s", broker.bootstrap)
-        yield broker.bootstrap
+        yield broker.kafka
     finally:
         broker.stop()
         log.info("embedded Kafka stopped")
@@ -69,9 +81,9 @@ async def kafka(settings: DevSettings) -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def dispatcher_process(
-    bootstrap: str, port: int, allowed_networks: str = LOOPBACK
+    kafka: KafkaConnection, port: int, allowed_networks: str = LOOPBACK
 ) -> AsyncIterator[SupervisedDispatcher]:
-    dispatcher = SupervisedDispatcher(bootstrap, port, allowed_networks)
+    dispatcher = SupervisedDispatcher(kafka, port, allowed_networks)
     await dispatcher.start()
     try:
         yield dispatcher
@@ -90,10 +102,10 @@ class SupervisedDispatcher:
     dispatcher that cannot start does not spin.
     """
 
-    def __init__(self, bootstrap: str, port: int, allowed_networks: str) -> None:
+    def __init__(self, kafka: KafkaConnection, port: int, allowed_networks: str) -> None:
         self._env = {
             **os.environ,
-            "POSTBACKS_KAFKA_BOOTSTRAP": bootstrap,
+            **kafka.environment(),  # the bootstrap servers and the whole security setup
             "POSTBACKS_DISPATCHER_PORT": str(port),
             "POSTBACKS_ALLOWED_NETWORKS": allowed_networks,
         }
@@ -153,9 +165,17 @@ class SupervisedDispatcher:
 
 
 async def run_dev(settings: DevSettings) -> None:
-    async with kafka(settings) as bootstrap:
-        settings = settings.model_copy(update={"kafka_bootstrap": bootstrap})
+    async with kafka(settings) as connection:
+        settings = settings.model_copy(update={"kafka_bootstrap": connection.bootstrap})
         store = open_store(settings)
+        if settings.clickhouse_url:
+            # dev applies the schema itself, on a server too: no separate `postbacks migrate`.
+            # (On chDB the services do, as the embedded engine's owners; store/opening.py.)
+            await wait_for_server(store, settings)
+            try:
+                await migrate_with_retention(store, settings)
+            except TooOld as old:
+                raise Misconfigured("CLICKHOUSE_URL", str(old)) from old
         api = QueryApi(settings, store)
         # Configurations are republished before the dispatcher starts, so its first inputs
         # already meet the full set even when the memory-only broker started empty.
@@ -165,7 +185,7 @@ async def run_dev(settings: DevSettings) -> None:
         writer = LogWriter(settings, store)
         try:
             async with dispatcher_process(
-                bootstrap, dispatcher_port, settings.allowed_networks
+                connection, dispatcher_port, settings.allowed_networks
             ) as dispatcher:
                 await writer.start()
                 probe = DispatcherProbe(dispatcher, dispatcher_port)

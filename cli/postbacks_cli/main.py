@@ -111,7 +111,7 @@ def broker(kafka_port: KafkaPort = None) -> None:
 
     async def serve() -> None:
         with EmbeddedBroker(settings.kafka_port) as running:
-            await ensure_topics(running.bootstrap)
+            await ensure_topics(running.kafka)
             typer.echo(f"embedded Kafka on {running.bootstrap} (memory only); Ctrl-C stops it")
             await asyncio.Event().wait()
 
@@ -191,6 +191,21 @@ def query_api(
 
 
 @app.command()
+def migrate() -> None:
+    """Apply the ClickHouse schema and record its version, once per release, with an account
+    that may change the schema; the log-writer and query-api refuse an older one."""
+    from log_writer.settings import LogWriterSettings
+    from postbacks_cli.migrate import NO_SERVER, run_migrate
+
+    configure_logging()
+    settings = load(LogWriterSettings)
+    if not settings.clickhouse_url:
+        typer.echo(NO_SERVER, err=True)
+        raise typer.Exit(2)
+    run_until_signalled(run_migrate(settings, typer.echo), "postbacks migrate")
+
+
+@app.command()
 def send(
     topic: Annotated[str, typer.Argument(help="clicks, conversions or events")] = "conversions",
     offer_id: Annotated[int, typer.Option(help="offer")] = 1,
@@ -212,7 +227,7 @@ def send(
     settings = load(CommonSettings, kafka_bootstrap=kafka_bootstrap, kafka_port=kafka_port)
     sent = asyncio.run(
         send_inputs(
-            settings.bootstrap,
+            settings.kafka,
             topic,
             count=count,
             json_value=json_value,

@@ -9,14 +9,21 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from postbacks import topics
+from postbacks.kafka_connection import KafkaConnection
 
 
 async def send_inputs(
-    bootstrap: str, topic: str, *, count: int, fields: dict[str, Any], json_value: str | None
+    kafka: KafkaConnection,
+    topic: str,
+    *,
+    count: int,
+    fields: dict[str, Any],
+    json_value: str | None,
 ) -> list[str]:
     if topic not in topics.INPUT_TOPICS:
         raise SystemExit(f"unknown topic {topic!r}; use one of {', '.join(topics.INPUT_TOPICS)}")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    # lz4, as every producer of ours, so test input crosses the codec path (bench/README.md).
+    producer = AIOKafkaProducer(**kafka.aiokafka(), compression_type="lz4")
     await producer.start()
     sent: list[str] = []
     try:

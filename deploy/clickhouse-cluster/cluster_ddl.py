@@ -39,6 +39,8 @@ SHARDING_KEY = {
     # Every version of one re-fire job on one shard (read with FINAL), and its attempts beside it.
     "postback_refire_jobs": "cityHash64(job_id)",
     "postback_refire_job_attempts": "cityHash64(job_id)",
+    # A handful of rows, written by `postbacks migrate` and read with max(): any shard will do.
+    "postback_schema_version": "version",
 }
 ON_CLUSTER = "ON CLUSTER '{cluster}'"
 _TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS postbacks\.(\w+)\n")

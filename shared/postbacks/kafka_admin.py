@@ -6,12 +6,13 @@ from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from postbacks.kafka_connection import KafkaConnection
 from postbacks.topics import TOPICS, TopicSpec
 
 
-async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec] = TOPICS) -> list[str]:
+async def ensure_topics(kafka: KafkaConnection, specs: Iterable[TopicSpec] = TOPICS) -> list[str]:
     """Create missing topics; returns the names created. Existing topics are left as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.aiokafka())
     await admin.start()
     try:
         existing = set(await admin.list_topics())

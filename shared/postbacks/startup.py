@@ -35,20 +35,22 @@ async def wait_for(
     probe: Callable[[], Awaitable[T]],
     *,
     setting: str,
-    refusal: Callable[[Exception], str | None],
+    refusal: Callable[[Exception], str | Misconfigured | None],
     first_delay_s: float = FIRST_DELAY_S,
     longest_delay_s: float = LONGEST_DELAY_S,
 ) -> T:
     """`probe()`'s result once it succeeds. Between failures it sleeps, doubling up to
     `longest_delay_s`, and logs what it waits for. `refusal(error)` says whether an error is a
-    refusal (returns the problem in words) rather than something not up yet (returns None);
-    a refusal raises Misconfigured at once."""
+    refusal (returns the problem in words, or a Misconfigured naming another setting than
+    `setting`) rather than something not up yet (returns None); a refusal raises at once."""
     delay = first_delay_s
     while True:
         try:
             return await probe()
         except Exception as error:  # each is classified just below
             problem = refusal(error)
+            if isinstance(problem, Misconfigured):
+                raise problem from error
             if problem is not None:
                 raise Misconfigured(setting, problem) from error
             log.warning(

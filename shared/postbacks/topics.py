@@ -22,14 +22,28 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
+DAY_MS = 86_400_000
+
+
+def _kept(days: int) -> dict[str, str]:
+    # compression.type=producer: the broker stores each batch as its producer compressed it
+    # (ours write lz4: bench/README.md, `compression`) and never recompresses one.
+    return {"retention.ms": str(days * DAY_MS), "compression.type": "producer"}
+
+
+# Retention is replay room, not the log (that is ClickHouse), and what the capacity plan sizes
+# the brokers' disks by (docs/production.md): 7 days of inputs; a day of attempts, far past the
+# 10 minutes after which a log-writer that falls behind raises its alert; dead letters 30 days,
+# for someone to read why and replay them. deploy/kafka/create-topics.sh creates the same on
+# Apache Kafka, with production's partition counts (tests/test_deploy_files.py compares them).
 # Configurations are a table keyed by postback id: compaction keeps the newest value per key,
 # so a dispatcher that reads the topic from the beginning rebuilds the full set.
 TOPICS = (
-    TopicSpec(CLICKS, 6),
-    TopicSpec(CONVERSIONS, 6),
-    TopicSpec(EVENTS, 6),
-    TopicSpec(ATTEMPTS, 6),
-    TopicSpec(CONFIGS, 1, {"cleanup.policy": "compact"}),
-    TopicSpec(REFIRES, 3),
-    TopicSpec(DLQ, 1),
+    TopicSpec(CLICKS, 6, _kept(7)),
+    TopicSpec(CONVERSIONS, 6, _kept(7)),
+    TopicSpec(EVENTS, 6, _kept(7)),
+    TopicSpec(ATTEMPTS, 6, _kept(1)),
+    TopicSpec(CONFIGS, 1, {"cleanup.policy": "compact", "compression.type": "producer"}),
+    TopicSpec(REFIRES, 3, _kept(7)),
+    TopicSpec(DLQ, 1, _kept(30)),
 )

@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse
 from starlette.routing import Route
 
 from postbacks.embedded_broker import free_port
+from postbacks.kafka_connection import KafkaConnection
 from postbacks.ops_server import serve_asgi
 from postbacks.store.chdb_backend import EmbeddedStore
 from query_api.app import build_app
@@ -29,7 +30,7 @@ OTHER_SITE_ADDRESS = "127.0.0.2"
 
 @pytest.fixture
 async def open_url(kafka_topics: str, embedded_store: EmbeddedStore) -> AsyncIterator[str]:
-    publisher = DispatcherPublisher(kafka_topics)
+    publisher = DispatcherPublisher(KafkaConnection(kafka_topics))
     await publisher.start()
     try:
         async with served(build_app(embedded_store, publisher)) as url:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.async_api import Page, expect
 
+from postbacks.kafka_connection import KafkaConnection
 from postbacks.store.chdb_backend import EmbeddedStore
 from query_api.app import build_app
 from query_api.auth import TokenTable
@@ -45,7 +46,7 @@ async def insert_paged_attempts(store: EmbeddedStore) -> None:
 @pytest.fixture
 async def guarded_url(kafka_topics: str, embedded_store: EmbeddedStore) -> AsyncIterator[str]:
     await insert_paged_attempts(embedded_store)
-    publisher = DispatcherPublisher(kafka_topics)
+    publisher = DispatcherPublisher(KafkaConnection(kafka_topics))
     await publisher.start()
     app = build_app(embedded_store, publisher, tokens=TokenTable({READER: ["logs:read"]}))
     try:

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from postbacks.embedded_broker import free_port
+from postbacks.kafka_connection import KafkaConnection
 from postbacks.store.chdb_backend import EmbeddedStore
 from postbacks_cli.apply import ApiFailed, Plan, apply, apply_to
 from postbacks_cli.config_file import InvalidFile, read_file
@@ -56,7 +57,7 @@ OLD = {"name": "Old", "type": "Click", "url": "https://old.example/c?id={click_i
 
 @pytest.fixture
 async def query_api(kafka_topics: str, embedded_store: EmbeddedStore) -> AsyncIterator[FastAPI]:
-    publisher = DispatcherPublisher(kafka_topics)
+    publisher = DispatcherPublisher(KafkaConnection(kafka_topics))
     await publisher.start()
     yield build_app(embedded_store, publisher)
     await publisher.stop()

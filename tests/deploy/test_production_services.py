@@ -38,7 +38,7 @@ async def services(
     tmp_path_factory: pytest.TempPathFactory, publisher: Receiver
 ) -> AsyncIterator[Services]:
     with EmbeddedBroker() as broker:
-        await ensure_topics(broker.bootstrap)
+        await ensure_topics(broker.kafka)
         with production_services(broker.bootstrap, tmp_path_factory.mktemp("prod")) as running:
             await asyncio.gather(*(wait_ready(p) for p in running.values()))
             await _send_traffic(broker.bootstrap, running["query-api"].url, publisher)

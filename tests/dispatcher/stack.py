@@ -20,6 +20,7 @@ from postbacks import topics
 from postbacks.configs import PostbackConfig
 from postbacks.embedded_broker import free_port
 from postbacks.kafka_admin import ensure_topics
+from postbacks.kafka_connection import KafkaConnection
 from tests.dispatcher.configs import stamped
 
 RESOLVER = StaticResolver({name: ["127.0.0.1"] for name in ("ok.test", "hang.test", "drip.test")})
@@ -35,7 +36,7 @@ def config(url: str, publisher_id: int, timeout_ms: int = 300) -> PostbackConfig
 
 async def publish(bootstrap: str, configs: list[PostbackConfig], inputs: list[int]) -> None:
     """Configurations first, then one conversion per publisher id in `inputs`."""
-    await ensure_topics(bootstrap)
+    await ensure_topics(KafkaConnection(bootstrap))
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:

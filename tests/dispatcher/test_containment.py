@@ -20,6 +20,7 @@ from dispatcher.outputs import Outputs
 from dispatcher.rendering import render
 from postbacks import topics
 from postbacks.kafka_admin import ensure_topics
+from postbacks.kafka_connection import KafkaConnection
 from tests.dispatcher import hostile
 from tests.dispatcher.attempts import failed_attempt
 from tests.dispatcher.stack import attempts, committed_total, config, dispatcher, publish, settings
@@ -73,7 +74,7 @@ async def test_an_unusable_configuration_and_its_test_fire_do_not_stop_the_other
         broken = healthy.model_dump(mode="json") | {
             "id": str(uuid.uuid4()), "url": "http://ok.test:99999/pb", "publisher_id": 7,
         }  # fmt: skip
-        await ensure_topics(kafka_bootstrap)
+        await ensure_topics(KafkaConnection(kafka_bootstrap))
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
         await producer.start()
         try:
@@ -111,8 +112,8 @@ async def test_an_unusable_configuration_and_its_test_fire_do_not_stop_the_other
 async def test_an_attempt_record_the_broker_refuses_is_logged_slimmed_down(
     kafka_bootstrap: str,
 ) -> None:
-    await ensure_topics(kafka_bootstrap)
-    publisher = KafkaPublisher(kafka_bootstrap, message_max_bytes=4000)
+    await ensure_topics(KafkaConnection(kafka_bootstrap))
+    publisher = KafkaPublisher(KafkaConnection(kafka_bootstrap), message_max_bytes=4000)
     outputs = Outputs(publisher)
     await publisher.start()
     await outputs.start()

@@ -17,6 +17,7 @@ from dispatcher.offsets import OffsetTracker, Partition, PartitionProgress
 from dispatcher.outputs import Outputs
 from postbacks import topics
 from postbacks.kafka_admin import ensure_topics
+from postbacks.kafka_connection import KafkaConnection
 from tests.dispatcher.attempts import failed_attempt
 from tests.kafka_topics import read_topic
 
@@ -25,8 +26,8 @@ TOO_LARGE = KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, "Broker: Message size too 
 
 @pytest.fixture
 async def outputs(kafka_bootstrap: str) -> AsyncIterator[Outputs]:
-    await ensure_topics(kafka_bootstrap)
-    publisher = KafkaPublisher(kafka_bootstrap)
+    await ensure_topics(KafkaConnection(kafka_bootstrap))
+    publisher = KafkaPublisher(KafkaConnection(kafka_bootstrap))
     outputs = Outputs(publisher)
     await publisher.start()
     await outputs.start()

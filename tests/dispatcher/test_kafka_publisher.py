@@ -12,14 +12,15 @@ from confluent_kafka import KafkaError, Message
 from dispatcher.kafka_publisher import KafkaPublisher, PublishTimeout
 from postbacks.embedded_broker import free_port
 from postbacks.kafka_admin import ensure_topics
+from postbacks.kafka_connection import KafkaConnection
 from postbacks.topics import TopicSpec
 from tests.kafka_topics import read_topic
 
 
 async def test_records_are_reported_done_once_stored(kafka: str) -> None:
     topic = f"publisher-test-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(kafka, [TopicSpec(topic, 2)])
-    publisher = KafkaPublisher(kafka)
+    await ensure_topics(KafkaConnection(kafka), [TopicSpec(topic, 2)])
+    publisher = KafkaPublisher(KafkaConnection(kafka))
     await publisher.start()
     assert await publisher.partitions(topic) == 2
     reports: list[KafkaError | None] = []
@@ -33,7 +34,7 @@ async def test_records_are_reported_done_once_stored(kafka: str) -> None:
 
 
 async def test_a_record_the_broker_never_took_is_reported_as_an_error_never_as_done() -> None:
-    publisher = KafkaPublisher(f"127.0.0.1:{free_port()}")  # nothing listens there
+    publisher = KafkaPublisher(KafkaConnection(f"127.0.0.1:{free_port()}"))  # nothing listens there
     await publisher.start()
     reports: list[KafkaError | None] = []
     await publisher.publish("publisher-test", b"v", report_into(reports))
@@ -46,7 +47,9 @@ async def test_a_record_the_broker_never_took_is_reported_as_an_error_never_as_d
 
 
 async def test_a_full_queue_refuses_offers_and_makes_publish_wait() -> None:
-    publisher = KafkaPublisher(f"127.0.0.1:{free_port()}", queue_records=5)  # no broker there
+    publisher = KafkaPublisher(
+        KafkaConnection(f"127.0.0.1:{free_port()}"), queue_records=5
+    )  # no broker there
     await publisher.start()
     reports: list[KafkaError | None] = []
     offered = [publisher.offer("publisher-test", b"v", report_into(reports)) for _ in range(8)]

@@ -13,6 +13,7 @@ import pytest
 from dispatcher.kafka_inputs import KafkaInputs, Record
 from dispatcher.offsets import Partition
 from postbacks import topics
+from postbacks.kafka_connection import KafkaConnection
 from tests.dispatcher import hostile
 from tests.dispatcher.stack import (
     attempts,
@@ -28,7 +29,7 @@ async def test_partitions_assigned_while_paused_stay_paused_until_resumed(
     kafka_bootstrap: str,
 ) -> None:
     await publish(kafka_bootstrap, [], [1] * 30)
-    inputs = KafkaInputs(kafka_bootstrap, "paused-from-the-start")
+    inputs = KafkaInputs(KafkaConnection(kafka_bootstrap), "paused-from-the-start")
     revocations: list[set[Partition]] = []
     inputs.subscribe([topics.CONVERSIONS], lambda gone, _: revocations.append(gone))
     inputs.pause()  # before the group assigned anything

@@ -1,6 +1,7 @@
 """The whole pipeline in the test process: embedded broker, dispatcher, log-writer, query-api.
 
-The same components `postbacks dev` runs, on a fresh broker and a fresh ClickHouse database.
+The same components `postbacks dev` runs, on a fresh broker and a fresh ClickHouse database;
+`pipeline` runs them on a Kafka given as a KafkaConnection (tests/e2e/secured_kafka.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from log_writer.settings import LogWriterSettings
 from postbacks import topics
 from postbacks.embedded_broker import EmbeddedBroker, free_port
 from postbacks.kafka_admin import ensure_topics
+from postbacks.kafka_connection import KafkaConnection
 from postbacks.store.chdb_backend import EmbeddedStore
 from query_api.service import QueryApi
 from query_api.settings import QueryApiSettings
@@ -41,15 +43,19 @@ Item = dict[str, Any]
 
 @dataclass
 class System:
-    bootstrap: str
+    kafka: KafkaConnection
     api: httpx.AsyncClient
     store: EmbeddedStore
     dispatcher: DispatcherRunner
     log_writer_group: str
 
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka.bootstrap
+
     def produce(self, topic: str, values: list[bytes], key: bytes | None = None) -> None:
         """Produce with librdkafka (confluent-kafka), as a tracking platform would."""
-        producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": False})
+        producer = Producer({**self.kafka.librdkafka(), "enable.idempotence": False})
         for value in values:
             producer.produce(topic, value=value, key=key)
         assert producer.flush(10) == 0, "librdkafka producer could not deliver"
@@ -85,7 +91,7 @@ class System:
 
     async def dead_letters(self, match: Callable[[Item], bool], timeout_s: float = 60) -> Item:
         async def found() -> Item | None:
-            for record in await read_topic(self.bootstrap, topics.DLQ):
+            for record in await read_topic(self.kafka, topics.DLQ):
                 letter: Item = orjson.loads(record.value)
                 if match(letter):
                     return letter
@@ -99,7 +105,7 @@ class System:
         usually takes a moment; this waits for it instead of sleeping as long as that."""
         latest: dict[bytes | None, bytes | None] = {}
         for partition in range(CONFIG_PARTITIONS):
-            for record in await read_topic(self.bootstrap, topics.CONFIGS, partition):
+            for record in await read_topic(self.kafka, topics.CONFIGS, partition):
                 latest[record.key] = record.value
 
         def applied() -> bool:
@@ -115,8 +121,8 @@ class System:
         a test asserts did not happen after this, did not happen, rather than not yet."""
 
         async def lag() -> bool:
-            inputs = await group_lag(self.bootstrap, self.dispatcher.group, INPUTS)
-            attempts = await group_lag(self.bootstrap, self.log_writer_group, [topics.ATTEMPTS])
+            inputs = await group_lag(self.kafka, self.dispatcher.group, INPUTS)
+            attempts = await group_lag(self.kafka, self.log_writer_group, [topics.ATTEMPTS])
             return inputs + attempts == 0
 
         await until(lag, "inputs committed and attempts stored", every_s=0.2)
@@ -166,10 +172,10 @@ dispatcher_service.ConfigTable = _SeenConfigTable  # type: ignore[attr-defined]
 class DispatcherRunner:
     """The dispatcher as a task that a test can restart, as an orchestrator would."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, kafka: KafkaConnection) -> None:
         # The receivers are on loopback, which the destination guard refuses unless allowed.
         self._settings = DispatcherSettings(
-            kafka_bootstrap=bootstrap, dispatcher_port=free_port(), allowed_networks=LOOPBACK
+            **settings_of(kafka), dispatcher_port=free_port(), allowed_networks=LOOPBACK
         )
         self.group = self._settings.dispatcher_group_id
         self._task: asyncio.Task[None] | None = None
@@ -196,37 +202,49 @@ class DispatcherRunner:
         await self.start()
 
 
+def settings_of(kafka: KafkaConnection) -> dict[str, Any]:
+    """The settings' fields (kafka_bootstrap, kafka_security_protocol, ...) for `kafka`."""
+    return {
+        variable.removeprefix("POSTBACKS_").lower(): value
+        for variable, value in kafka.environment().items()
+    }
+
+
 @contextlib.asynccontextmanager
 async def running_system(chdb_dir: Path) -> AsyncIterator[System]:
     with EmbeddedBroker() as broker:
-        await ensure_topics(broker.bootstrap)
-        store = EmbeddedStore(chdb_dir, database=f"e2e_{uuid.uuid4().hex[:12]}")
-        kafka = broker.bootstrap
-        api_port = free_port()
-        api = QueryApi(QueryApiSettings(kafka_bootstrap=kafka, api_port=api_port), store)
-        await api.start()
-        writer_settings = LogWriterSettings(kafka_bootstrap=kafka, log_writer_batch_timeout_ms=100)
-        writer = LogWriter(writer_settings, store)
-        await writer.start()
-        dispatcher = DispatcherRunner(kafka)
-        serving = asyncio.create_task(api.serve({"log-writer": writer.ready}))
-        try:
-            await dispatcher.start()
-            await _wait_ready(f"http://127.0.0.1:{api_port}/readyz")
-            async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{api_port}", trust_env=False, timeout=10
-            ) as client:
-                yield System(
-                    broker.bootstrap, client, store, dispatcher, writer_settings.log_writer_group_id
-                )
-        finally:
-            serving.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await serving
-            await dispatcher.stop()
-            await writer.stop()
-            await api.stop()
-            await store.execute(f"DROP DATABASE IF EXISTS {store.database}")
+        async with pipeline(chdb_dir, broker.kafka) as system:
+            yield system
+
+
+@contextlib.asynccontextmanager
+async def pipeline(chdb_dir: Path, kafka: KafkaConnection) -> AsyncIterator[System]:
+    """Query-api, log-writer and dispatcher on `kafka` and a fresh database, until the end."""
+    await ensure_topics(kafka)
+    store = EmbeddedStore(chdb_dir, database=f"e2e_{uuid.uuid4().hex[:12]}")
+    api_port = free_port()
+    api = QueryApi(QueryApiSettings(**settings_of(kafka), api_port=api_port), store)
+    await api.start()
+    writer_settings = LogWriterSettings(**settings_of(kafka), log_writer_batch_timeout_ms=100)
+    writer = LogWriter(writer_settings, store)
+    await writer.start()
+    dispatcher = DispatcherRunner(kafka)
+    serving = asyncio.create_task(api.serve({"log-writer": writer.ready}))
+    try:
+        await dispatcher.start()
+        await _wait_ready(f"http://127.0.0.1:{api_port}/readyz")
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{api_port}", trust_env=False, timeout=10
+        ) as client:
+            yield System(kafka, client, store, dispatcher, writer_settings.log_writer_group_id)
+    finally:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+        await dispatcher.stop()
+        await writer.stop()
+        await api.stop()
+        await store.execute(f"DROP DATABASE IF EXISTS {store.database}")
 
 
 @pytest.fixture(scope="module")

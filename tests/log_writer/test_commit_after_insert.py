@@ -41,7 +41,7 @@ async def test_a_failed_insert_is_retried_and_nothing_is_lost_or_doubled(
 ) -> None:
     records = [attempt_record(n) for n in range(50)]
     with EmbeddedBroker() as broker:
-        await ensure_topics(broker.bootstrap)
+        await ensure_topics(broker.kafka)
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
         await producer.start()
         for record in records:

@@ -207,7 +207,7 @@ async def test_a_crash_between_insert_and_commit_replays_without_doubles(
 ) -> None:
     values = [encoded(attempt_record(n)) for n in range(500)]
     with EmbeddedBroker() as broker:
-        await ensure_topics(broker.bootstrap)
+        await ensure_topics(broker.kafka)
         await produce(broker.bootstrap, values)
         settings = LogWriterSettings(
             kafka_bootstrap=broker.bootstrap,

@@ -63,7 +63,7 @@ async def test_hostile_records_are_dead_lettered_and_the_loop_goes_on(
     values += HOSTILE.values()
     values += [encoded(r) for r in valid[15:]]
     with EmbeddedBroker() as broker:
-        await ensure_topics(broker.bootstrap)
+        await ensure_topics(broker.kafka)
         places = await produce(broker.bootstrap, values)
         hostile_places = {places[values.index(v)]: name for name, v in HOSTILE.items()}
         settings = LogWriterSettings(

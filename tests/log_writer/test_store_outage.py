@@ -64,7 +64,7 @@ async def test_an_outage_delays_the_log_and_loses_nothing(embedded_store: Embedd
     failures_before = INSERT_FAILURES._value.get()
     table = embedded_store.table("postback_attempts")
     with EmbeddedBroker() as broker:
-        await ensure_topics(broker.bootstrap)
+        await ensure_topics(broker.kafka)
         settings = LogWriterSettings(
             kafka_bootstrap=broker.bootstrap,
             log_writer_group_id=GROUP,

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from postbacks.kafka_connection import KafkaConnection
 from postbacks.store.chdb_backend import EmbeddedStore
 from query_api.app import build_app
 from query_api.dispatcher_publisher import DispatcherPublisher
@@ -14,7 +15,7 @@ from query_api.dispatcher_publisher import DispatcherPublisher
 
 @pytest.fixture
 async def publisher(kafka_topics: str) -> AsyncIterator[DispatcherPublisher]:
-    publisher = DispatcherPublisher(kafka_topics)
+    publisher = DispatcherPublisher(KafkaConnection(kafka_topics))
     await publisher.start()
     yield publisher
     await publisher.stop()

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from postbacks.kafka_connection import KafkaConnection
 from postbacks_cli.api_docs import NoStore
 from query_api.app import build_app
 from query_api.auth import TokenTable
@@ -63,7 +64,9 @@ ANSWERS: dict[tuple[str, str], set[int]] = {
 
 
 async def _app(tokens: TokenTable | None) -> AsyncIterator[FastAPI]:
-    publisher = DispatcherPublisher("127.0.0.1:9")  # never started: nothing is sent
+    publisher = DispatcherPublisher(
+        KafkaConnection("127.0.0.1:9")
+    )  # never started: nothing is sent
     try:
         yield build_app(NoStore(), publisher, tokens=tokens)
     finally:

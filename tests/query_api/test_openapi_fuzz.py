@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
 
 from postbacks.embedded_broker import free_port
 from postbacks.kafka_admin import ensure_topics
+from postbacks.kafka_connection import KafkaConnection
 from postbacks.ops_server import serve_asgi
 from postbacks.store.chdb_backend import EmbeddedStore
 from postbacks.store.schema import apply_schema
@@ -56,10 +57,10 @@ def _serve(
     kafka: str, chdb_dir: Path, port: int, ready: Queue[ServedApi], stop: threading.Event
 ) -> None:
     async def main() -> None:
-        await ensure_topics(kafka)
+        await ensure_topics(KafkaConnection(kafka))
         store = EmbeddedStore(chdb_dir, database=f"fuzz_{uuid.uuid4().hex[:12]}")
         await apply_schema(store)
-        publisher = DispatcherPublisher(kafka)
+        publisher = DispatcherPublisher(KafkaConnection(kafka))
         await publisher.start()
         app = build_app(store, publisher)
         serving = asyncio.create_task(serve_asgi(app, "127.0.0.1", port))

@@ -23,6 +23,7 @@ from log_writer.service import run_log_writer
 from log_writer.settings import LogWriterSettings
 from postbacks.embedded_broker import EmbeddedBroker, free_port
 from postbacks.kafka_admin import ensure_topics
+from postbacks.kafka_connection import KafkaConnection
 from postbacks.ops_server import Readiness
 from postbacks.store.chdb_backend import EmbeddedStore
 from postbacks.store.schema import apply_schema
@@ -89,7 +90,7 @@ async def _running(service: Awaitable[None]) -> AsyncIterator[None]:
 
 @contextlib.asynccontextmanager
 async def _query_api(store: EmbeddedStore, bootstrap: str) -> AsyncIterator[httpx.AsyncClient]:
-    publisher = DispatcherPublisher(bootstrap)
+    publisher = DispatcherPublisher(KafkaConnection(bootstrap))
     await publisher.start()
     transport = httpx.ASGITransport(app=build_app(store, publisher))
     try:
@@ -159,7 +160,7 @@ async def test_query_api_names_a_store_that_does_not_answer(
 async def test_every_service_names_the_broker_once_it_is_stopped(
     broker: EmbeddedBroker, embedded_store: EmbeddedStore
 ) -> None:
-    await ensure_topics(broker.bootstrap)
+    await ensure_topics(broker.kafka)
     dispatcher_port, writer_port = free_port(), free_port()
     dispatcher = run_dispatcher(
         DispatcherSettings(kafka_bootstrap=broker.bootstrap, dispatcher_port=dispatcher_port)
@@ -204,7 +205,7 @@ async def test_every_service_names_the_broker_once_it_is_stopped(
         # Back on the same port: the services find it again without a restart. (The embedded
         # broker starts empty, so the topics are created again, as `postbacks dev` would.)
         broker.start()
-        await ensure_topics(broker.bootstrap)
+        await ensure_topics(broker.kafka)
         for ask in asks.values():
             _, body = await _poll(ask, lambda answer: answer[1]["checks"]["broker"] == "ok")
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
+from postbacks.kafka_connection import KafkaConnection
 from postbacks.store.chdb_backend import EmbeddedStore
 from query_api.app import build_app
 from query_api.dispatcher_publisher import DispatcherPublisher
@@ -20,7 +21,7 @@ from tests.refire.api import RefireApi, make_runner
 
 @pytest.fixture
 async def refire_api(kafka_topics: str, embedded_store: EmbeddedStore) -> AsyncIterator[RefireApi]:
-    publisher = DispatcherPublisher(kafka_topics)
+    publisher = DispatcherPublisher(KafkaConnection(kafka_topics))
     await publisher.start()
     runner = make_runner(embedded_store, publisher)
     app = build_app(embedded_store, publisher, refires=runner)

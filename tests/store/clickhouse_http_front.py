@@ -18,15 +18,21 @@ test talks real HTTP to it. It serves what clickhouse-connect sends:
 - Responses carry the headers the driver reads (X-ClickHouse-Format, -Timezone, -Summary,
   -Query-Id); an error is HTTP 500 with the exception text and X-ClickHouse-Exception-Code.
 
+- Optionally, TLS (`tls`, a server-side SSLContext) and password checks (`accounts`, user ->
+  password: a wrong one is HTTP 403 with code 516, as a server answers); `signed_in` records
+  each request's user and how it signed in ("password", or "certificate" for mutual TLS).
+
 Not served: compression (the store never asks for it), binary request bodies (the driver's
-Native inserts; the store sends JSON), sessions, authentication, progress headers.
+Native inserts; the store sends JSON), sessions, privileges, progress headers.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import socket
+import ssl
 import threading
 import uuid
 from contextlib import suppress
@@ -115,14 +121,26 @@ def _multipart(content_type: str, body: bytes) -> dict[str, str]:
 class ClickHouseHttpFront:
     """A ClickHouse HTTP endpoint on 127.0.0.1 serving statements from chDB, in a thread."""
 
-    def __init__(self, chdb_dir: Path) -> None:
+    def __init__(
+        self,
+        chdb_dir: Path,
+        *,
+        tls: ssl.SSLContext | None = None,
+        accounts: dict[str, str] | None = None,
+    ) -> None:
         self._session = shared_session(chdb_dir)
+        self._tls = tls
+        self.accounts = accounts
+        self.signed_in: list[tuple[str, str]] = []
         # `database` is applied with USE, which is session-wide: statements take turns.
         self._lock = threading.Lock()
         self._timezone = self._session.query("SELECT timezone()", "TabSeparated").bytes()
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        if tls is not None:
+            # The handshake runs as the connection is accepted; a failed one drops it.
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         # stop() waits for every handler thread, so none is left inside chDB at exit.
         self._server.daemon_threads = False
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -137,7 +155,7 @@ class ClickHouseHttpFront:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self._tls else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> None:
         self._thread.start()
@@ -159,6 +177,27 @@ class ClickHouseHttpFront:
                 self._connections.add(connection)
             else:
                 self._connections.discard(connection)
+
+    def sign_in(self, headers: Any) -> Reply | None:
+        """None if the request's account may in; else the server's refusal."""
+        if self.accounts is None:
+            return None
+        user, password, how = "default", "", "password"
+        basic = headers.get("Authorization", "")
+        if basic.startswith("Basic "):
+            user, _, password = base64.b64decode(basic[6:]).decode().partition(":")
+        elif headers.get("X-ClickHouse-SSL-Certificate-Auth") == "on":
+            user, how = headers.get("X-ClickHouse-User", ""), "certificate"
+        self.signed_in.append((user, how))
+        if how == "password" and self.accounts.get(user) == password:
+            return None
+        if how == "certificate" and user in self.accounts:
+            return None
+        message = (
+            f"Code: 516. DB::Exception: {user}: Authentication failed: password is incorrect, "
+            "or there is no user with such name. (AUTHENTICATION_FAILED)\n"
+        )
+        return Reply(403, message.encode(), {"X-ClickHouse-Exception-Code": "516"})
 
     def handle(self, params: dict[str, str], body: bytes, content_type: str) -> Reply:
         try:
@@ -253,6 +292,10 @@ def _handler_for(front: ClickHouseHttpFront) -> type[BaseHTTPRequestHandler]:
                 return
             if self.headers.get("Content-Encoding", "identity") != "identity":
                 self._send(Reply(415, b"this test front does not decompress request bodies\n"))
+                return
+            refused = front.sign_in(self.headers)
+            if refused is not None:
+                self._send(refused)
                 return
             params = dict(parse_qsl(url.query, keep_blank_values=True))
             self._send(front.handle(params, body, self.headers.get("Content-Type", "")))

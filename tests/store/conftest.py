@@ -52,3 +52,12 @@ async def store(request: pytest.FixtureRequest, chdb_dir: Path) -> AsyncIterator
     yield opened
     await opened.execute(f"DROP DATABASE IF EXISTS {opened.database}")
     await opened.close()
+
+
+@pytest.fixture(params=["embedded", "server-via-front"])
+async def empty(request: pytest.FixtureRequest, chdb_dir: Path) -> AsyncIterator[Store]:
+    """A store on a database that does not exist yet."""
+    opened = _open_store(request, chdb_dir, database=f"test_{uuid.uuid4().hex[:12]}")
+    yield opened
+    await opened.execute(f"DROP DATABASE IF EXISTS {opened.database}")
+    await opened.close()

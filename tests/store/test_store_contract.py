@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from postbacks.attempts import AttemptRecord, AttemptStatus, HttpMethod, PostbackType, Trigger
 from postbacks.store.errors import StoreError, StoreQueryError
+from postbacks.store.missing_columns import SCRATCH_PREFIX
 from postbacks.store.protocol import Store
 from postbacks.store.schema import apply_schema, schema_statements
 from postbacks.store.server_backend import ServerStore
@@ -123,10 +124,16 @@ async def test_apply_schema_adds_the_columns_an_older_table_lacks(store: Store) 
         }
     ]
     leftovers = await store.select(
-        "SELECT name FROM system.databases WHERE name LIKE {prefix:String}",
-        {"prefix": f"{store.database}_schema_%"},
+        "SELECT name FROM system.tables WHERE database = {db:String}"
+        " AND startsWith(name, {prefix:String})",
+        {"db": store.database, "prefix": SCRATCH_PREFIX},
     )
-    assert leftovers == []  # the scratch database is gone
+    assert leftovers == []  # the scratch table is gone
+    databases = await store.select(
+        "SELECT name FROM system.databases WHERE startsWith(name, {prefix:String})",
+        {"prefix": f"{store.database}_"},
+    )
+    assert databases == []  # and no scratch database was made
 
 
 async def test_a_clusters_table_is_reported_not_altered(

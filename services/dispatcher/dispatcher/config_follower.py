@@ -16,15 +16,16 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from dispatcher.config_table import ConfigTable
 from postbacks import topics
 from postbacks.containment import contained, record_name
+from postbacks.kafka_connection import KafkaConnection
 
 log = logging.getLogger(__name__)
 
 
 class ConfigFollower:
-    def __init__(self, bootstrap: str, table: ConfigTable) -> None:
+    def __init__(self, kafka: KafkaConnection, table: ConfigTable) -> None:
         self._table = table
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+            **kafka.aiokafka(), group_id=None, enable_auto_commit=False
         )
         self._task: asyncio.Task[None] | None = None
 

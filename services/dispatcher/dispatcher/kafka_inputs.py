@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from dispatcher.offsets import Partition
+from postbacks.kafka_connection import KafkaConnection
 
 log = logging.getLogger(__name__)
 IDLE_POLL_S = 0.005  # nothing fetched yet: look again this much later
@@ -52,10 +53,12 @@ Revoked = Callable[[set[Partition], bool], None]
 
 
 class KafkaInputs:
-    def __init__(self, bootstrap: str, group_id: str, client_id: str = "dispatcher") -> None:
+    def __init__(
+        self, kafka: KafkaConnection, group_id: str, client_id: str = "dispatcher"
+    ) -> None:
         self._consumer = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **kafka.librdkafka(),
                 "group.id": group_id,
                 "client.id": client_id,
                 "enable.auto.commit": False,

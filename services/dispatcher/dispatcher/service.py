@@ -6,6 +6,10 @@ per-partition commits of exactly the offsets whose attempts the broker has ackno
 FastStream's ack-per-batch cannot express, and librdkafka does the Kafka protocol in its own
 threads, off the busy event loop.
 
+Start-up waits for Kafka to accept a connection through both libraries (kafka_probe.py) before
+any client is built: a broker not up yet is waited for, one that refuses the configured CA,
+certificate or password stops the dispatcher naming the setting.
+
 SIGTERM (cancellation of `run_dispatcher`) stops fetching, lets in-flight postbacks finish for
 `dispatcher_shutdown_grace_s`, publishes their attempts, commits, and returns.
 """
@@ -23,6 +27,7 @@ from dispatcher.engine import DeliveryEngine
 from dispatcher.guard import DestinationGuard
 from dispatcher.http_client import PostbackHttpClient
 from dispatcher.kafka_inputs import KafkaInputs
+from dispatcher.kafka_probe import wait_for_kafka
 from dispatcher.kafka_publisher import KafkaPublisher
 from dispatcher.resolver import Resolver, SystemResolver
 from dispatcher.settings import DispatcherSettings
@@ -33,11 +38,11 @@ log = logging.getLogger(__name__)
 
 
 def build_consumer(settings: DispatcherSettings) -> KafkaInputs:
-    return KafkaInputs(settings.bootstrap, settings.dispatcher_group_id)
+    return KafkaInputs(settings.kafka, settings.dispatcher_group_id)
 
 
 def build_producer(settings: DispatcherSettings) -> KafkaPublisher:
-    return KafkaPublisher(settings.bootstrap)
+    return KafkaPublisher(settings.kafka)
 
 
 async def run_dispatcher(settings: DispatcherSettings, resolver: Resolver | None = None) -> None:
@@ -46,16 +51,15 @@ async def run_dispatcher(settings: DispatcherSettings, resolver: Resolver | None
     `resolver` is the seam tests use to map names to loopback (or to refused addresses).
     """
     table = ConfigTable()
-    follower = ConfigFollower(settings.bootstrap, table)
     http = PostbackHttpClient(DestinationGuard(settings.allowed), resolver or SystemResolver())
-    consumer = build_consumer(settings)
-    producer = build_producer(settings)
-    engine = DeliveryEngine(consumer, producer, table, Deliverer(http), settings.limits)
+    # Built once Kafka accepts us (below); until then /readyz says the dispatcher is starting.
+    follower: ConfigFollower | None = None
+    producer: KafkaPublisher | None = None
     started = False
 
     async def consuming() -> str | None:
-        if not started:
-            return "starting: loading configurations and joining the consumer group"
+        if not started or follower is None:
+            return "starting: reaching Kafka, loading configurations, joining the consumer group"
         if not follower.running:
             return "configuration follower stopped"
         return None
@@ -63,33 +67,40 @@ async def run_dispatcher(settings: DispatcherSettings, resolver: Resolver | None
     async def broker() -> str | None:
         # Asked through the producer that publishes attempts: if it cannot reach the broker,
         # nothing this dispatcher fires can be logged or committed.
-        return await producer.problem() if started else "not connected yet"
+        return await producer.problem() if started and producer else "not connected yet"
 
     readiness = Readiness({"dispatcher": consuming, "broker": broker})
     try:
         async with ops_endpoints(readiness, settings.dispatcher_port, settings.ops_host):
-            await follower.start()
-            await producer.start()
-            consumer.subscribe([*topics.INPUT_TOPICS, topics.REFIRES], engine.revoked)
-            started = True
-            # Start-up objects (modules, configurations, clients) never die: keep them out of
-            # every collection. Each postback allocates a few hundred short-lived objects, so
-            # a larger first generation means far fewer collections per second.
-            gc.freeze()
-            gc.set_threshold(50_000, 20, 100)
-            log.info(
-                "dispatcher consuming %s from %s; guard allows %s",
-                ", ".join(topics.INPUT_TOPICS),
-                settings.bootstrap,
-                settings.allowed_networks,
-            )
+            await wait_for_kafka(settings.kafka)
+            follower = ConfigFollower(settings.kafka, table)
+            consumer = build_consumer(settings)
+            producer = build_producer(settings)
+            engine = DeliveryEngine(consumer, producer, table, Deliverer(http), settings.limits)
             try:
-                await engine.run()
+                await follower.start()
+                await producer.start()
+                consumer.subscribe([*topics.INPUT_TOPICS, topics.REFIRES], engine.revoked)
+                started = True
+                # Start-up objects (modules, configurations, clients) never die: keep them out
+                # of every collection. Each postback allocates a few hundred short-lived
+                # objects, so a larger first generation means far fewer collections per second.
+                gc.freeze()
+                gc.set_threshold(50_000, 20, 100)
+                log.info(
+                    "dispatcher consuming %s from %s; guard allows %s",
+                    ", ".join(topics.INPUT_TOPICS),
+                    settings.bootstrap,
+                    settings.allowed_networks,
+                )
+                try:
+                    await engine.run()
+                finally:
+                    engine.stop()
+                    drained = await engine.drain(settings.dispatcher_shutdown_grace_s)
+                    log.info("dispatcher drained (%s)", "complete" if drained else "incomplete")
             finally:
-                engine.stop()
-                drained = await engine.drain(settings.dispatcher_shutdown_grace_s)
-                log.info("dispatcher drained (%s)", "complete" if drained else "incomplete")
+                await asyncio.gather(consumer.close(), producer.stop(), return_exceptions=True)
+                await follower.stop()
     finally:
-        await asyncio.gather(consumer.close(), producer.stop(), return_exceptions=True)
-        await follower.stop()
         await http.close()

@@ -1,9 +1,10 @@
-"""Retention as a setting: the log-writer sets each table's TTL at start when it differs.
+"""Retention as a setting: each table's TTL is set when it differs from the settings.
 
-The DDL in deploy/clickhouse/ has no TTL, so that a fixed retention never lives in two places;
-the owner of the tables' contents (the log-writer) applies POSTBACKS_LOG_RETENTION_DAYS and
-POSTBACKS_ROLLUP_RETENTION_DAYS. Whole expired parts are dropped (ttl_only_drop_parts), so a
-daily-partitioned log loses a day at a time, never rewriting parts to delete rows.
+The DDL in deploy/clickhouse/ has no TTL, so that a fixed retention never lives in two places.
+POSTBACKS_LOG_RETENTION_DAYS and POSTBACKS_ROLLUP_RETENTION_DAYS are applied by whoever owns the
+schema: `postbacks migrate` on a server, the log-writer at start on its own chDB. Whole expired
+parts are dropped (ttl_only_drop_parts), so a daily-partitioned log loses a day at a time, never
+rewriting parts to delete rows.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from log_writer.retention import apply_retention
 from log_writer.settings import LogWriterSettings
 from log_writer.storing import Backoff, BatchWriter
 from postbacks import topics
+from postbacks.kafka_probe import wait_for_kafka
 from postbacks.ops_server import (
     Readiness,
     ReadinessCheck,
@@ -30,7 +31,7 @@ from postbacks.ops_server import (
     store_problem,
 )
 from postbacks.store import Store
-from postbacks.store.schema import apply_schema
+from postbacks.store.opening import ready_store
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class LogWriter:
         self._settings = settings
         self._store = store
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap,
+            **settings.kafka.aiokafka(),
             client_id="log-writer",
             group_id=settings.log_writer_group_id,
             enable_auto_commit=False,
@@ -55,8 +56,9 @@ class LogWriter:
             heartbeat_interval_ms=settings.log_writer_session_timeout_ms // 3,
         )
         # Not idempotent: the embedded broker (Tansu) does not support it (design §2).
+        # Dead letters are attempt records: lz4, as the dispatcher writes them (bench/README.md).
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.bootstrap, client_id="log-writer"
+            **settings.kafka.aiokafka(), client_id="log-writer", compression_type="lz4"
         )
         self.loop = BatchLoop(
             self._consumer,
@@ -71,11 +73,16 @@ class LogWriter:
         self.running = False
 
     async def start(self) -> None:
-        """Apply the schema and retention, join the group; returns once partitions are assigned."""
-        await apply_schema(self._store)
-        await apply_retention(
-            self._store, self._settings.log_retention_days, self._settings.rollup_retention_days
-        )
+        """Ready the store (opening.py: the schema applied on chDB, checked on a server), join
+        the group; returns once partitions are assigned."""
+        await ready_store(self._store, self._settings)
+        if not self._settings.clickhouse_url:
+            # This process owns the embedded engine's schema; a server's retention is set by
+            # `postbacks migrate`, as a schema change the service's account may not make.
+            await apply_retention(
+                self._store, self._settings.log_retention_days, self._settings.rollup_retention_days
+            )
+        await wait_for_kafka(self._settings.kafka)  # waits, or refuses naming the setting
         await self._producer.start()
         await self._consumer.start()
         self._consumer.subscribe([topics.ATTEMPTS], listener=self.loop)

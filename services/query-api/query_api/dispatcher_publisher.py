@@ -15,11 +15,13 @@ from aiokafka import AIOKafkaProducer
 from postbacks import topics
 from postbacks.configs import PostbackConfig
 from postbacks.fire_requests import FireRequest
+from postbacks.kafka_connection import KafkaConnection
 
 
 class DispatcherPublisher:
-    def __init__(self, bootstrap: str) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    def __init__(self, kafka: KafkaConnection) -> None:
+        # lz4, the codec of every producer of ours (bench/README.md, `compression`).
+        self._producer = AIOKafkaProducer(**kafka.aiokafka(), acks="all", compression_type="lz4")
         self.started = False
 
     @property

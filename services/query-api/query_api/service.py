@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from postbacks.kafka_probe import wait_for_kafka
 from postbacks.ops_server import ReadinessCheck, serve_asgi
 from postbacks.store import Store
-from postbacks.store.schema import apply_schema
+from postbacks.store.opening import ready_store
 from query_api.app import build_app
 from query_api.config_repository import ConfigRepository
 from query_api.dispatcher_publisher import DispatcherPublisher
@@ -25,14 +26,16 @@ class QueryApi:
     def __init__(self, settings: QueryApiSettings, store: Store) -> None:
         self._settings = settings
         self._store = store
-        self._publisher = DispatcherPublisher(settings.bootstrap)
+        self._publisher = DispatcherPublisher(settings.kafka)
         # Bulk re-fires read their selections under the log queries' limits; the runner runs one
         # query at a time, so its own slots add at most one query to the API's.
         guarded = GuardedStore(store, settings.query_limits)
         self._refires = RefireRunner(store, guarded, self._publisher, RefireSettings())
 
     async def start(self) -> None:
-        await apply_schema(self._store)
+        # The schema applied on chDB, its version checked on a server (store/opening.py).
+        await ready_store(self._store, self._settings)
+        await wait_for_kafka(self._settings.kafka)  # waits, or refuses naming the setting
         await self._publisher.start()
         # design §1: republish everything at start so an empty broker (the embedded one keeps
         # nothing across restarts) is refilled before dispatchers need it.

@@ -1,8 +1,13 @@
 """Store errors, whatever the backend.
 
 StoreError            the store cannot be reached or used
-└── StoreQueryError   ClickHouse refused one statement (bad SQL, bad parameter)
+├── StoreQueryError   ClickHouse refused one statement (bad SQL, bad parameter, a privilege)
+└── StoreRefused      a server answered and refused us: credentials or TLS; retrying cannot help
 """
+
+from __future__ import annotations
+
+from typing import Literal
 
 
 class StoreError(Exception):
@@ -11,3 +16,11 @@ class StoreError(Exception):
 
 class StoreQueryError(StoreError):
     pass
+
+
+class StoreRefused(StoreError):
+    """`reason` says what to fix: the account ("credentials") or the TLS files ("tls")."""
+
+    def __init__(self, message: str, reason: Literal["credentials", "tls"]) -> None:
+        super().__init__(message)
+        self.reason = reason

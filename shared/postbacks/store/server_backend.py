@@ -10,24 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import clickhouse_connect
 import orjson
+import urllib3
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError, ProgrammingError
 
-from postbacks.store.errors import StoreError, StoreQueryError
+from postbacks.store.errors import StoreError, StoreQueryError, StoreRefused
 from postbacks.store.protocol import Params, QuerySettings, Row, check_identifier
 from postbacks.store.sql import INSERT_SETTINGS, select_settings
 
 # A `{name:Type}` placeholder, as clickhouse-connect recognises one. Without any, the driver
 # falls back to client-side `%(name)s` formatting, which would break on a literal '%'.
 _PLACEHOLDER = re.compile(r"\{\w+:[^}]+\}")
-_AUTHENTICATION_FAILED = 516
+# UNKNOWN_USER, REQUIRED_PASSWORD, WRONG_PASSWORD, AUTHENTICATION_FAILED: a server that answers
+# these will answer them again.
+_CREDENTIALS_REFUSED = frozenset({192, 194, 193, 516})
 
 T = TypeVar("T")
 
@@ -44,10 +49,15 @@ class ServerStore:
         password: str = "",
         secure: bool = False,
         database: str = "postbacks",
+        ca_file: Path | None = None,
+        cert_file: Path | None = None,
+        key_file: Path | None = None,
     ) -> None:
         self._database = check_identifier(database)
+        if (ca_file or cert_file or key_file) and not secure:
+            raise ValueError("a CA file, client certificate or key is for https only")
         # No default database on the connection: the SQL names its database (as on chDB), and
-        # the database may not exist until apply_schema creates it.
+        # the database may not exist until `postbacks migrate` creates it.
         self._options: dict[str, Any] = {
             "host": host,
             "port": port,
@@ -60,12 +70,24 @@ class ServerStore:
             "compress": False,
             "dedicated_pool": True,
         }
+        if secure:
+            self._options.update(_tls_options(password, ca_file, cert_file, key_file))
         self._client: Client | None = None
         self._lock = threading.Lock()
 
     @classmethod
-    def from_url(cls, url: str, database: str | None = None) -> ServerStore:
-        """`http[s]://user:password@host:port/?database=name`; `database` wins over the URL's."""
+    def from_url(
+        cls,
+        url: str,
+        database: str | None = None,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: Path | None = None,
+        cert_file: Path | None = None,
+        key_file: Path | None = None,
+    ) -> ServerStore:
+        """`http[s]://user:password@host:port/?database=name`; the arguments win over the URL's."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise ValueError(f"ClickHouse URL must start with http:// or https://, not {url!r}")
@@ -77,10 +99,13 @@ class ServerStore:
         return cls(
             host=parts.hostname or "localhost",
             port=parts.port or (8443 if secure else 8123),
-            username=unquote(parts.username or "default"),
-            password=unquote(parts.password or ""),
+            username=username or unquote(parts.username or "default"),
+            password=password if password is not None else unquote(parts.password or ""),
             secure=secure,
             database=database or query.get("database", ["postbacks"])[0],
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
         )
 
     @property
@@ -144,11 +169,54 @@ def _bindable(sql: str, params: Params | None) -> dict[str, Any] | None:
     return dict(params)
 
 
+def _tls_options(
+    password: str, ca_file: Path | None, cert_file: Path | None, key_file: Path | None
+) -> dict[str, Any]:
+    """clickhouse-connect's TLS options. The server's certificate is always verified, against
+    `ca_file` or else the system's CAs. With a client certificate, the account still signs in
+    with its password when it has one (tls_mode "strict": the certificate only opens the
+    connection); without a password the certificate is the credential ("mutual": ClickHouse
+    maps it to a user IDENTIFIED WITH ssl_certificate)."""
+    options: dict[str, Any] = {"verify": True}
+    if ca_file is not None:
+        options["ca_cert"] = str(ca_file)
+    if cert_file is not None:
+        options["client_cert"] = str(cert_file)
+        options["tls_mode"] = "strict" if password else "mutual"
+        if key_file is not None:
+            options["client_cert_key"] = str(key_file)
+    return options
+
+
 def _store_error(exc: ClickHouseError) -> StoreError:
-    """A refused statement is a StoreQueryError; an unreachable or unusable server is not."""
+    """A refused statement is a StoreQueryError; an unreachable or unusable server is not, and a
+    server that refuses our credentials or TLS is a StoreRefused."""
     code = getattr(exc, "code", None)
     if isinstance(exc, ProgrammingError):  # raised by the driver before sending: a bad statement
         return StoreQueryError(str(exc))
-    if isinstance(exc, OperationalError) or code is None or code == _AUTHENTICATION_FAILED:
+    if code in _CREDENTIALS_REFUSED:
+        return StoreRefused(str(exc), "credentials")
+    if tls := _tls_failure(exc):
+        return StoreRefused(f"{exc}: {tls}", "tls")
+    if isinstance(exc, OperationalError) or code is None:
         return StoreError(str(exc))
     return StoreQueryError(str(exc))
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """The TLS error behind a failed request (a certificate not verified, a handshake the
+    server refused), found along the chain urllib3 and clickhouse-connect wrap it in."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, ssl.SSLError | urllib3.exceptions.SSLError):
+            return str(error)
+        reason = getattr(error, "reason", None)  # urllib3's MaxRetryError
+        pending += [error.__cause__, error.__context__]
+        if isinstance(reason, BaseException):
+            pending.append(reason)
+    return None

@@ -1,0 +1,125 @@
+"""Start-up against Kafka: wait for a broker that does not answer yet, refuse one that refuses us.
+
+`wait_for_kafka(kafka)` opens one connection to a bootstrap server the way every aiokafka client
+will (TLS, then ApiVersions, then SASL) before a service starts its clients. A broker that
+cannot be reached is waited for, with backoff, logging "waiting for Kafka"; a broker that
+answers and refuses our CA, certificate or password will not change its mind, so that raises
+Misconfigured naming the variable to fix.
+
+The TLS words are matched as text because librdkafka reports the same OpenSSL failures as
+strings (the dispatcher's librdkafka probe classifies through `tls_refusal` too).
+"""
+
+from __future__ import annotations
+
+import ssl
+
+from aiokafka.conn import create_conn
+from aiokafka.errors import KafkaConnectionError, UnsupportedSaslMechanismError
+
+from postbacks.kafka_connection import (
+    BOOTSTRAP,
+    CA_FILE,
+    CERT_FILE,
+    CHECK_HOSTNAME,
+    MECHANISM,
+    PASSWORD,
+    PROTOCOL,
+    KafkaConnection,
+)
+from postbacks.startup import Misconfigured, wait_for
+
+PROBE_TIMEOUT_S = 10.0
+
+# TLS alerts a server sends when it does not accept our client certificate (or wants one).
+CLIENT_CERTIFICATE_ALERTS = (
+    "alert certificate required",
+    "alert unknown ca",
+    "alert bad certificate",
+    "alert certificate unknown",
+    "alert certificate expired",
+    "alert certificate revoked",
+    "alert unsupported certificate",
+    "alert access denied",
+)
+# What OpenSSL says when the other end answers a ClientHello with something that is not TLS.
+NOT_TLS = ("wrong version number", "packet length too long", "record layer failure")
+
+
+class SaslRefused(Exception):
+    """The broker took part in the SASL exchange and refused it (its error is the cause)."""
+
+
+async def wait_for_kafka(kafka: KafkaConnection) -> None:
+    """Until a bootstrap server accepts a connection with the configured security; raises
+    Misconfigured when one refuses it."""
+    await wait_for("Kafka", lambda: reach_kafka(kafka), setting=BOOTSTRAP, refusal=kafka_refusal)
+
+
+async def reach_kafka(kafka: KafkaConnection, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Connect to the bootstrap servers in turn until one completes TLS, ApiVersions and SASL;
+    raises the most telling failure (a refusal before "not up yet") when none does."""
+    options = kafka.aiokafka()
+    del options["bootstrap_servers"]
+    failures: list[Exception] = []
+    for host, port in kafka.hosts():
+        try:
+            connection = await create_conn(
+                host, port, client_id="postbacks-startup",
+                request_timeout_ms=int(timeout_s * 1000), **options,
+            )  # fmt: skip
+        except Exception as error:  # classified by kafka_refusal
+            failures.append(_sasl_refused(error) if kafka.sasl else error)
+            continue
+        connection.close()
+        return
+    raise next((f for f in failures if kafka_refusal(f) is not None), failures[-1])
+
+
+def _sasl_refused(error: Exception) -> Exception:
+    # Whatever is not the network failing came from the SASL exchange: the broker answered.
+    # (aiokafka raises SaslAuthenticationFailed for Kafka's refusal, but a KeyError when a
+    # SCRAM server answers with an error instead of its proof, as Tansu does.)
+    if isinstance(error, OSError | TimeoutError | KafkaConnectionError):
+        return error
+    refused = SaslRefused(f"{type(error).__name__}: {error}")
+    refused.__cause__ = error
+    return refused
+
+
+def kafka_refusal(error: Exception) -> Misconfigured | None:
+    """A Misconfigured naming the setting to fix, or None for a broker not up yet."""
+    if isinstance(error, SaslRefused):
+        if isinstance(error.__cause__, UnsupportedSaslMechanismError):
+            return Misconfigured(MECHANISM, f"Kafka does not offer this SASL mechanism ({error})")
+        return Misconfigured(
+            PASSWORD, f"Kafka refused the SASL login: wrong username or password? ({error})"
+        )
+    for link in (error, error.__cause__, error.__context__):
+        # aiokafka wraps a TLS alert that arrives after the handshake in KafkaConnectionError.
+        if isinstance(link, ssl.SSLError):
+            return tls_refusal(str(link))
+    return None
+
+
+def tls_refusal(text: str) -> Misconfigured | None:
+    """The setting behind an OpenSSL failure (Python's or librdkafka's wording), or None for a
+    failure that may pass (the connection dropped during the handshake)."""
+    words = text.lower().replace("_", " ")
+    if any(alert in words for alert in CLIENT_CERTIFICATE_ALERTS):
+        return Misconfigured(
+            CERT_FILE, f"Kafka did not accept our client certificate, or wants one ({text})"
+        )
+    if "hostname mismatch" in words or "ip address mismatch" in words:
+        return Misconfigured(
+            BOOTSTRAP,
+            "the broker's certificate does not hold the address we connect to: use a name it "
+            f"holds, or set {CHECK_HOSTNAME}=false ({text})",
+        )
+    if "certificate verify failed" in words:
+        return Misconfigured(
+            CA_FILE, f"the broker's certificate is not signed by a CA we trust ({text})"
+        )
+    if any(reply in words for reply in NOT_TLS):
+        return Misconfigured(PROTOCOL, f"the server there does not speak TLS ({text})")
+    return None
