@@ -114,6 +114,7 @@ async def test_kill_9_the_dispatcher_every_conversion_is_still_attempted(tmp_pat
             {
                 **common,
                 "POSTBACKS_DATA_DIR": str(tmp_path / "data"),
+                "POSTBACKS_EMBEDDED": "true",  # its own chDB: no ClickHouse server here
                 "POSTBACKS_LOG_WRITER_PORT": str(writer_port),
                 "POSTBACKS_LOG_WRITER_BATCH_TIMEOUT_MS": "200",
             },

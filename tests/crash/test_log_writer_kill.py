@@ -66,6 +66,7 @@ async def test_kill_9_the_log_writer_loses_and_doubles_nothing(tmp_path: Path) -
             {
                 "POSTBACKS_KAFKA_BOOTSTRAP": bootstrap,
                 "POSTBACKS_DATA_DIR": str(tmp_path / "data"),
+                "POSTBACKS_EMBEDDED": "true",  # its own chDB: no ClickHouse server here
                 "POSTBACKS_LOG_WRITER_PORT": str(port),
                 # Small batches, so a kill lands between insert and commit now and then.
                 "POSTBACKS_LOG_WRITER_MAX_BATCH": "500",
