@@ -260,6 +260,11 @@ class DeliveryEngine:
         gone = set(self._tracker.progress_of(partitions))
         self._waits.abandon_where(lambda _, work: work.progress in gone)
         self._tracker.forget(partitions)
+        # Their lag is the next owner's to report: a stale value here would be summed with its
+        # own across replicas and could hold the lag alert up for ever.
+        for topic, number in partitions:
+            with contextlib.suppress(KeyError):  # no lag reported for it yet
+                metrics.CONSUMER_LAG.remove(topic, str(number))
 
     async def drain(self, grace_s: float) -> bool:
         """After `stop()`: let in-flight postbacks finish (at most `grace_s`), publish their
