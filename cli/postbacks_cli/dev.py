@@ -32,9 +32,8 @@ from postbacks.kafka_admin import ensure_topics
 from postbacks.kafka_connection import BOOTSTRAP, PROTOCOL, KafkaConnection
 from postbacks.kafka_probe import wait_for_kafka
 from postbacks.startup import Misconfigured
-from postbacks.store.migration import TooOld
-from postbacks.store.opening import open_store, wait_for_server
-from postbacks_cli.migrate import migrate_with_retention
+from postbacks.store.opening import open_store
+from postbacks_cli.migrate import migrate_server
 from query_api.service import QueryApi
 from query_api.settings import QueryApiSettings
 
@@ -171,11 +170,7 @@ async def run_dev(settings: DevSettings) -> None:
         if settings.clickhouse_url:
             # dev applies the schema itself, on a server too: no separate `postbacks migrate`.
             # (On chDB the services do, as the embedded engine's owners; store/opening.py.)
-            await wait_for_server(store, settings)
-            try:
-                await migrate_with_retention(store, settings)
-            except TooOld as old:
-                raise Misconfigured("CLICKHOUSE_URL", str(old)) from old
+            await migrate_server(store, settings)
         api = QueryApi(settings, store)
         # Configurations are republished before the dispatcher starts, so its first inputs
         # already meet the full set even when the memory-only broker started empty.

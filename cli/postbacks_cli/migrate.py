@@ -27,12 +27,24 @@ NO_SERVER = (
 )
 
 
-async def migrate_with_retention(store: Store, settings: LogWriterSettings) -> Migration:
-    """The schema, its version, and the retention of POSTBACKS_LOG_RETENTION_DAYS and
-    POSTBACKS_ROLLUP_RETENTION_DAYS: a TTL is part of the schema, which the services' account
-    may not change."""
-    migration = await migrate(store)
-    await apply_retention(store, settings.log_retention_days, settings.rollup_retention_days)
+async def migrate_server(store: Store, settings: LogWriterSettings) -> Migration:
+    """Wait for the server, then apply the schema, its version, and the retention of
+    POSTBACKS_LOG_RETENTION_DAYS and POSTBACKS_ROLLUP_RETENTION_DAYS (a TTL is part of the
+    schema, which the services' account may not change). Misconfigured, naming what to fix,
+    when the server is too old or refuses a statement. `postbacks migrate` and, on a server,
+    `postbacks dev`."""
+    await wait_for_server(store, settings)
+    try:
+        migration = await migrate(store)
+        await apply_retention(store, settings.log_retention_days, settings.rollup_retention_days)
+    except TooOld as old:
+        raise Misconfigured("CLICKHOUSE_URL", str(old)) from old
+    except StoreQueryError as refused:  # ACCESS_DENIED, most likely
+        raise Misconfigured(
+            "the privileges of the account (deploy/clickhouse/access/grants.sql, "
+            "role postbacks_migrate)",
+            f"ClickHouse refused a schema statement: {refused}",
+        ) from refused
     return migration
 
 
@@ -40,17 +52,7 @@ async def run_migrate(settings: LogWriterSettings, echo: Callable[[str], object]
     """Wait for the server, migrate it, and say what was done, line by line, through `echo`."""
     store = open_store(settings)
     try:
-        await wait_for_server(store, settings)
-        try:
-            migration = await migrate_with_retention(store, settings)
-        except TooOld as old:
-            raise Misconfigured("CLICKHOUSE_URL", str(old)) from old
-        except StoreQueryError as refused:  # ACCESS_DENIED, most likely
-            raise Misconfigured(
-                "the privileges of the account (deploy/clickhouse/access/grants.sql, "
-                "role postbacks_migrate)",
-                f"ClickHouse refused a schema statement: {refused}",
-            ) from refused
+        migration = await migrate_server(store, settings)
     finally:
         await store.close()
     for line in report(migration, store.database):

@@ -13,7 +13,7 @@ REPLICATION="${KAFKA_REPLICATION_FACTOR:-1}"              # 3 on a real cluster
 INPUT_PARTITIONS="${INPUT_PARTITIONS:-12}"                # clicks, conversions, events
 ATTEMPT_PARTITIONS="${ATTEMPT_PARTITIONS:-12}"            # postbacks.attempts
 INPUT_RETENTION_MS="${INPUT_RETENTION_MS:-604800000}"     # 7 days of inputs to replay from
-ATTEMPT_RETENTION_MS="${ATTEMPT_RETENTION_MS:-86400000}"  # a day of attempts for the log-writer
+ATTEMPT_RETENTION_MS="${ATTEMPT_RETENTION_MS:-259200000}" # 3 days: the log-writer's outage room
 # The broker keeps each batch as its producer compressed it (ours: lz4, bench/README.md).
 KEEP_CODEC="compression.type=producer"
 

@@ -32,9 +32,10 @@ from postbacks.kafka_connection import (
 
 
 class CommonSettings(BaseSettings):
-    # A refused value is not repeated in the error: POSTBACKS_CLICKHOUSE_PASSWORD is one.
+    # A refused value is not repeated in the error: POSTBACKS_CLICKHOUSE_PASSWORD is one. A blank
+    # variable (`VAR=`, a compose file's `${VAR:-}`) is unset, for every setting alike.
     model_config = SettingsConfigDict(
-        env_prefix="POSTBACKS_", extra="ignore", hide_input_in_errors=True
+        env_prefix="POSTBACKS_", extra="ignore", hide_input_in_errors=True, env_ignore_empty=True
     )
 
     kafka_bootstrap: str | None = Field(
@@ -157,28 +158,11 @@ class CommonSettings(BaseSettings):
             ssl_check_hostname=self.kafka_ssl_check_hostname,
         )
 
-    @field_validator(
-        "kafka_security_protocol",
-        "kafka_sasl_mechanism",
-        "kafka_sasl_username",
-        "kafka_sasl_password",
-        "kafka_ssl_ca_file",
-        "kafka_ssl_cert_file",
-        "kafka_ssl_key_file",
-        "kafka_ssl_check_hostname",
-        mode="before",
-    )
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
     @classmethod
-    def _kafka_blank_is_unset(cls, value: object, info: ValidationInfo) -> object:
-        # `VAR=` (a compose file's `${VAR:-}`) means unset; the names are case-insensitive.
-        if value == "" and info.field_name is not None:
-            return cls.model_fields[info.field_name].default
-        if isinstance(value, str) and info.field_name in (
-            "kafka_security_protocol",
-            "kafka_sasl_mechanism",
-        ):
-            return value.upper()
-        return value
+    def _kafka_names_any_case(cls, value: object) -> object:
+        # Kafka's clients take `sasl_ssl` as well as `SASL_SSL`; so do we.
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _kafka_works(self) -> CommonSettings:

@@ -32,8 +32,9 @@ def _kept(days: int) -> dict[str, str]:
 
 
 # Retention is replay room, not the log (that is ClickHouse), and what the capacity plan sizes
-# the brokers' disks by (docs/production.md): 7 days of inputs; a day of attempts, far past the
-# 10 minutes after which a log-writer that falls behind raises its alert; dead letters 30 days,
+# the brokers' disks by (docs/production.md): 7 days of inputs; 3 days of attempts, how long the
+# log-writer or ClickHouse may be down (a weekend) before attempts not yet logged are deleted
+# (their alerts fire within half an hour: deploy/prometheus/alerts.yml); dead letters 30 days,
 # for someone to read why and replay them. deploy/kafka/create-topics.sh creates the same on
 # Apache Kafka, with production's partition counts (tests/test_deploy_files.py compares them).
 # Configurations are a table keyed by postback id: compaction keeps the newest value per key,
@@ -42,7 +43,7 @@ TOPICS = (
     TopicSpec(CLICKS, 6, _kept(7)),
     TopicSpec(CONVERSIONS, 6, _kept(7)),
     TopicSpec(EVENTS, 6, _kept(7)),
-    TopicSpec(ATTEMPTS, 6, _kept(1)),
+    TopicSpec(ATTEMPTS, 6, _kept(3)),
     TopicSpec(CONFIGS, 1, {"cleanup.policy": "compact", "compression.type": "producer"}),
     TopicSpec(REFIRES, 3, _kept(7)),
     TopicSpec(DLQ, 1, _kept(30)),

@@ -91,3 +91,18 @@ def test_a_url_that_does_not_parse_is_refused_at_load() -> None:
 def test_migrate_is_for_a_server() -> None:
     refusal = _refusal({})
     assert refusal.startswith("refusing to migrate: CLICKHOUSE_URL is not set")
+
+
+def test_a_blank_variable_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `VAR=` (a compose file's `${VAR:-}`): the URL's account stands, no file is looked for.
+    monkeypatch.setenv("CLICKHOUSE_URL", "https://writer:pw-7f3c9a@ch:8443/")
+    for name in ("USER", "PASSWORD", "CA_FILE", "CERT_FILE", "KEY_FILE", "DATABASE"):
+        monkeypatch.setenv(f"POSTBACKS_CLICKHOUSE_{name}", "")
+    settings = CommonSettings()
+    assert settings.clickhouse_url == "https://writer:pw-7f3c9a@ch:8443/"
+    assert settings.clickhouse_user is None
+    assert settings.clickhouse_password is None
+    assert settings.clickhouse_ca_file is None
+    assert settings.clickhouse_cert_file is None
+    assert settings.clickhouse_key_file is None
+    assert settings.clickhouse_database == "postbacks"

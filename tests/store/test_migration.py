@@ -3,14 +3,16 @@ chDB and through clickhouse-connect (the HTTP front over chDB), from an empty da
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from postbacks.settings import CommonSettings
 from postbacks.startup import Misconfigured
 from postbacks.store.migration import VERSION_TABLE, TooOld, check_versions, migrate
-from postbacks.store.missing_columns import SCRATCH_PREFIX
+from postbacks.store.missing_columns import SCRATCH_PREFIX, add_missing_columns
 from postbacks.store.opening import ready_store
-from postbacks.store.protocol import Store
+from postbacks.store.protocol import Params, QuerySettings, Row, Store
 from postbacks.store.schema import SCHEMA_VERSION, schema_statements
 
 
@@ -53,6 +55,61 @@ async def test_migrate_adds_a_column_an_older_table_lacks(empty: Store) -> None:
     )
     names = [c["name"] for c in columns]
     assert names[names.index("refire_of") + 1] == "attempt_number"  # where its DDL has it
+    scratch = await empty.select(
+        "SELECT name FROM system.tables WHERE database = {db:String}"
+        " AND startsWith(name, {prefix:String})",
+        {"db": empty.database, "prefix": SCRATCH_PREFIX},
+    )
+    assert scratch == []
+
+
+class _Interleaved:
+    """A store that runs a whole second column migration right after this one creates the
+    attempt log's scratch table, before it reads it: two init containers at once."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.other: list[tuple[str, str]] | None = None
+
+    @property
+    def database(self) -> str:
+        return self._store.database
+
+    def table(self, name: str) -> str:
+        return self._store.table(name)
+
+    async def execute(self, sql: str, params: Params | None = None) -> None:
+        await self._store.execute(sql, params)
+        scratch = self._store.table(f"{SCRATCH_PREFIX}postback_attempts")
+        if self.other is None and f"CREATE TABLE IF NOT EXISTS {scratch}" in sql:
+            self.other = await add_missing_columns(self._store, schema_statements(self.database))
+
+    async def select(
+        self, sql: str, params: Params | None = None, settings: QuerySettings | None = None
+    ) -> list[Row]:
+        return await self._store.select(sql, params, settings)
+
+    async def insert_json(self, table: str, rows: Sequence[bytes]) -> None:
+        await self._store.insert_json(table, rows)
+
+    async def ping(self) -> None:
+        await self._store.ping()
+
+    async def close(self) -> None:
+        await self._store.close()
+
+
+async def test_concurrent_migrations_keep_their_own_scratch_tables(empty: Store) -> None:
+    await migrate(empty)
+    await empty.execute(
+        f"ALTER TABLE {empty.table('postback_attempts')} DROP COLUMN attempt_number"
+    )
+    interleaved = _Interleaved(empty)
+
+    added = await add_missing_columns(interleaved, schema_statements(empty.database))
+    # With one scratch name for both, the second run drops the first one's table, which then
+    # reads no columns at all and adds nothing.
+    assert added == interleaved.other == [("postback_attempts", "attempt_number")]
     scratch = await empty.select(
         "SELECT name FROM system.tables WHERE database = {db:String}"
         " AND startsWith(name, {prefix:String})",

@@ -2,7 +2,8 @@
 
 `CREATE TABLE IF NOT EXISTS` leaves an existing table as it was, so after an upgrade that adds a
 column (attempt_number, say) the services would read a column the table lacks. Each table's
-own statement creates an empty scratch table beside it (`columns_of_<table>`, dropped at once),
+own statement creates an empty scratch table beside it (`columns_of_<table>_<8 hex>`, dropped at
+once; its own name per run, so concurrent `postbacks migrate` runs never drop each other's),
 ClickHouse reports the columns it defines (system.columns: type, default, codec, comment), and
 each one the stored table lacks is added with `ALTER TABLE ... ADD COLUMN`, after the column it
 follows in the DDL; existing rows read the column's default. The scratch table is in the same
@@ -18,12 +19,14 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Sequence
 
 from postbacks.store.protocol import Row, Store
 
 _CREATE_TABLE = re.compile(r"^\s*CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)", re.MULTILINE)
-# The scratch table's name: `columns_of_<table>`; the migration account may drop only these.
+# The scratch table's name: `columns_of_<table>_<8 hex>`; the migration account may drop only
+# these.
 SCRATCH_PREFIX = "columns_of_"
 log = logging.getLogger(__name__)
 
@@ -69,9 +72,9 @@ async def add_missing_columns(store: Store, statements: Sequence[str]) -> list[t
 
 async def _columns_of_statement(store: Store, table: str, statement: str) -> list[Row]:
     """The columns `statement` defines, as ClickHouse reads them: from a scratch table."""
-    scratch = f"{SCRATCH_PREFIX}{table}"
-    # Dropped first: one a crashed run left behind may have an older statement's columns.
-    await store.execute(f"DROP TABLE IF EXISTS {store.table(scratch)}")
+    # A name of its own: another run (init containers start together) drops only its own. One a
+    # crashed run left behind is empty and never read again.
+    scratch = f"{SCRATCH_PREFIX}{table}_{uuid.uuid4().hex[:8]}"
     await store.execute(statement.replace(store.table(table), store.table(scratch), 1))
     try:
         return await _columns(store, scratch)
