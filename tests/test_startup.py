@@ -6,6 +6,7 @@ import logging
 
 import pytest
 import typer
+from prometheus_client import REGISTRY
 
 from postbacks.startup import Misconfigured, wait_for
 from postbacks_cli.lifecycle import run_until_signalled
@@ -58,6 +59,36 @@ async def test_a_refusal_is_not_retried_and_names_the_setting() -> None:
         await wait_for("Kafka", probe, setting="POSTBACKS_KAFKA_SASL_PASSWORD", refusal=_refusal)
     assert calls == 1
     assert str(refused.value) == "the password was refused; check POSTBACKS_KAFKA_SASL_PASSWORD"
+
+
+def _waiting(dependency: str) -> float | None:
+    return REGISTRY.get_sample_value("postbacks_startup_waiting", {"dependency": dependency})
+
+
+async def test_the_waiting_gauge_is_1_while_waiting_and_0_once_answered_or_refused() -> None:
+    seen: list[float | None] = []
+
+    async def probe() -> str:
+        seen.append(_waiting("clickhouse"))
+        if len(seen) < 3:
+            raise ConnectionRefusedError("refused")
+        return "up"
+
+    where = "ClickHouse at https://ch:8443/"
+    await wait_for(where, probe, setting="CLICKHOUSE_URL", refusal=_refusal, first_delay_s=0.01)
+    assert seen[1:] == [1, 1]  # waiting from the first failure on
+    assert _waiting("clickhouse") == 0
+
+    async def refused() -> None:
+        if _waiting("kafka") == 1:
+            raise PermissionError("SASL authentication failed")
+        raise TimeoutError
+
+    with pytest.raises(Misconfigured):
+        await wait_for(
+            "Kafka (librdkafka)", refused, setting="B", refusal=_refusal, first_delay_s=0.01
+        )
+    assert _waiting("kafka") == 0
 
 
 def test_a_refusal_at_start_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -69,9 +69,9 @@ class KafkaConnection:
         for TLS, also load the certificate files, so a wrong file fails at start."""
         try:
             self.hosts()
-        except ValueError:
+        except ValueError as exc:
             raise KafkaSettingError(
-                BOOTSTRAP, f"{self.bootstrap!r} is not a comma-separated list of host:port"
+                BOOTSTRAP, f"{self.bootstrap!r} is not a comma-separated list of host:port ({exc})"
             ) from None
         if self.sasl:
             for variable, value in (
@@ -196,14 +196,30 @@ class KafkaConnection:
         return {name: value for name, value in values.items() if value is not None}
 
     def hosts(self) -> list[tuple[str, int]]:
-        """The bootstrap servers as (host, port); a server without a port is on 9092."""
-        found = []
-        for server in self.bootstrap.split(","):
-            host, _, port = server.strip().rpartition(":")
-            if not host:
-                host, port = port, "9092"
-            found.append((host.strip("[]"), int(port)))
-        return found
+        """The bootstrap servers as (host, port); a server without a port is on 9092, an IPv6
+        address is in brackets ("[::1]:9092"). ValueError says which server is not one."""
+        return [_host_port(server.strip()) for server in self.bootstrap.split(",")]
+
+
+def _host_port(server: str) -> tuple[str, int]:
+    if not server:
+        raise ValueError("an empty entry (a stray comma?)")
+    if server.startswith("["):
+        host, bracket, rest = server[1:].partition("]")
+        if not bracket or rest[:1] not in ("", ":"):
+            raise ValueError(f"{server!r}: an IPv6 address is written [address]:port")
+        port = rest[1:] or "9092"
+    else:
+        host, colon, port = server.rpartition(":")
+        if not colon:
+            host, port = port, "9092"
+        if ":" in host:  # "::1" would read as host "::", port 1
+            raise ValueError(f"{server!r}: write an IPv6 address in brackets, [address]:port")
+    if not host:
+        raise ValueError(f"{server!r} has no host")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{server!r} has no port from 1 to 65535")
+    return host, int(port)
 
 
 def _str(path: Path | None) -> str | None:

@@ -1,21 +1,28 @@
 """Start-up against Kafka: wait for a broker that does not answer yet, refuse one that refuses us.
 
 `wait_for_kafka(kafka)` opens one connection to a bootstrap server the way every aiokafka client
-will (TLS, then ApiVersions, then SASL) before a service starts its clients. A broker that
-cannot be reached is waited for, with backoff, logging "waiting for Kafka"; a broker that
-answers and refuses our CA, certificate or password will not change its mind, so that raises
-Misconfigured naming the variable to fix.
+will (TLS, then ApiVersions, then SASL, then a Metadata request) before a service starts its
+clients. A broker that cannot be reached is waited for, with backoff, logging "waiting for
+Kafka"; a broker that answers and refuses our CA, certificate, password or protocol will not
+change its mind, so that raises Misconfigured naming the variable to fix.
 
-The TLS words are matched as text because librdkafka reports the same OpenSSL failures as
-strings (the dispatcher's librdkafka probe classifies through `tls_refusal` too).
+The TLS failures are classified by postbacks.tls_errors, from their text, because librdkafka
+reports the same OpenSSL failures as strings (the dispatcher's librdkafka probe classifies
+through `tls_refusal` too).
 """
 
 from __future__ import annotations
 
 import ssl
 
-from aiokafka.conn import create_conn
-from aiokafka.errors import KafkaConnectionError, UnsupportedSaslMechanismError
+from aiokafka.conn import AIOKafkaConnection, create_conn
+from aiokafka.errors import (
+    BrokerResponseError,
+    IllegalSaslStateError,
+    KafkaConnectionError,
+    UnsupportedSaslMechanismError,
+)
+from aiokafka.protocol.metadata import MetadataRequest
 
 from postbacks.kafka_connection import (
     BOOTSTRAP,
@@ -28,26 +35,19 @@ from postbacks.kafka_connection import (
     KafkaConnection,
 )
 from postbacks.startup import Misconfigured, wait_for
+from postbacks.tls_errors import tls_refusal_kind
 
 PROBE_TIMEOUT_S = 10.0
-
-# TLS alerts a server sends when it does not accept our client certificate (or wants one).
-CLIENT_CERTIFICATE_ALERTS = (
-    "alert certificate required",
-    "alert unknown ca",
-    "alert bad certificate",
-    "alert certificate unknown",
-    "alert certificate expired",
-    "alert certificate revoked",
-    "alert unsupported certificate",
-    "alert access denied",
-)
-# What OpenSSL says when the other end answers a ClientHello with something that is not TLS.
-NOT_TLS = ("wrong version number", "packet length too long", "record layer failure")
 
 
 class SaslRefused(Exception):
     """The broker took part in the SASL exchange and refused it (its error is the cause)."""
+
+
+class SaslRequired(Exception):
+    """A client without SASL was cut off right after the broker answered ApiVersions: the
+    listener wants a SASL login before anything else (Kafka answers ApiVersions unauthenticated,
+    then closes the connection on any other request)."""
 
 
 async def wait_for_kafka(kafka: KafkaConnection) -> None:
@@ -57,8 +57,9 @@ async def wait_for_kafka(kafka: KafkaConnection) -> None:
 
 
 async def reach_kafka(kafka: KafkaConnection, timeout_s: float = PROBE_TIMEOUT_S) -> None:
-    """Connect to the bootstrap servers in turn until one completes TLS, ApiVersions and SASL;
-    raises the most telling failure (a refusal before "not up yet") when none does."""
+    """Connect to the bootstrap servers in turn until one completes TLS, ApiVersions, SASL and
+    a Metadata request; raises the most telling failure (a refusal before "not up yet") when
+    none does."""
     options = kafka.aiokafka()
     del options["bootstrap_servers"]
     failures: list[Exception] = []
@@ -71,9 +72,28 @@ async def reach_kafka(kafka: KafkaConnection, timeout_s: float = PROBE_TIMEOUT_S
         except Exception as error:  # classified by kafka_refusal
             failures.append(_sasl_refused(error) if kafka.sasl else error)
             continue
-        connection.close()
+        try:
+            await _metadata(connection, kafka)
+        except Exception as error:  # classified by kafka_refusal
+            failures.append(error)
+            continue
+        finally:
+            connection.close()
         return
     raise next((f for f in failures if kafka_refusal(f) is not None), failures[-1])
+
+
+async def _metadata(connection: AIOKafkaConnection, kafka: KafkaConnection) -> None:
+    # ApiVersions is answered before authentication; a Metadata request (no topics) is the
+    # first that a listener requiring SASL refuses, by closing the connection.
+    try:
+        await connection.send(MetadataRequest([]))
+    except KafkaConnectionError as error:
+        if kafka.sasl or isinstance(error.__cause__, ssl.SSLError):
+            raise
+        raise SaslRequired(
+            f"the broker closed the connection after ApiVersions ({error})"
+        ) from error
 
 
 def _sasl_refused(error: Exception) -> Exception:
@@ -89,9 +109,19 @@ def _sasl_refused(error: Exception) -> Exception:
 
 def kafka_refusal(error: Exception) -> Misconfigured | None:
     """A Misconfigured naming the setting to fix, or None for a broker not up yet."""
+    if isinstance(error, SaslRequired):
+        return Misconfigured(
+            PROTOCOL,
+            "the listener requires SASL authentication: use SASL_SSL (or SASL_PLAINTEXT) with a "
+            f"mechanism, username and password ({error})",
+        )
     if isinstance(error, SaslRefused):
         if isinstance(error.__cause__, UnsupportedSaslMechanismError):
             return Misconfigured(MECHANISM, f"Kafka does not offer this SASL mechanism ({error})")
+        if _before_credentials(error.__cause__):
+            return Misconfigured(
+                PROTOCOL, f"the listener does not do SASL: use SSL (or PLAINTEXT) ({error})"
+            )
         return Misconfigured(
             PASSWORD, f"Kafka refused the SASL login: wrong username or password? ({error})"
         )
@@ -102,24 +132,35 @@ def kafka_refusal(error: Exception) -> Misconfigured | None:
     return None
 
 
+def _before_credentials(error: BaseException | None) -> bool:
+    # A listener without SASL answers the SaslHandshake with ILLEGAL_SASL_STATE; aiokafka raises
+    # any error of that handshake (sent before the credentials) with the connection as its
+    # argument, and a refused login (SaslAuthenticate) with the broker's message.
+    return isinstance(error, IllegalSaslStateError) or (
+        isinstance(error, BrokerResponseError)
+        and bool(error.args)
+        and isinstance(error.args[0], AIOKafkaConnection)
+    )
+
+
 def tls_refusal(text: str) -> Misconfigured | None:
     """The setting behind an OpenSSL failure (Python's or librdkafka's wording), or None for a
     failure that may pass (the connection dropped during the handshake)."""
-    words = text.lower().replace("_", " ")
-    if any(alert in words for alert in CLIENT_CERTIFICATE_ALERTS):
+    kind = tls_refusal_kind(text)
+    if kind == "client_certificate":
         return Misconfigured(
             CERT_FILE, f"Kafka did not accept our client certificate, or wants one ({text})"
         )
-    if "hostname mismatch" in words or "ip address mismatch" in words:
+    if kind == "hostname":
         return Misconfigured(
             BOOTSTRAP,
             "the broker's certificate does not hold the address we connect to: use a name it "
             f"holds, or set {CHECK_HOSTNAME}=false ({text})",
         )
-    if "certificate verify failed" in words:
+    if kind == "ca":
         return Misconfigured(
             CA_FILE, f"the broker's certificate is not signed by a CA we trust ({text})"
         )
-    if any(reply in words for reply in NOT_TLS):
+    if kind == "not_tls":
         return Misconfigured(PROTOCOL, f"the server there does not speak TLS ({text})")
     return None

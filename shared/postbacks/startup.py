@@ -3,7 +3,8 @@
 A service started before its broker or database answers (a compose file, a rolling restart)
 waits with backoff and says what it waits for; a dependency that answers but refuses us (a
 wrong password, CA or certificate) will not change its mind, so that is a start-up error naming
-the setting to fix.
+the setting to fix. While it waits, `postbacks_startup_waiting{dependency}` is 1, so an alert
+(PostbacksWaitingAtStart) sees a service that answers /metrics but has not started.
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from prometheus_client import Gauge
+
 log = logging.getLogger(__name__)
+
+# One series per dependency ("kafka", "clickhouse"): the first word of what is waited for.
+WAITING = Gauge(
+    "postbacks_startup_waiting",
+    "1 while the service waits at start for a dependency that does not answer yet",
+    ["dependency"],
+)
 
 T = TypeVar("T")
 
@@ -43,19 +53,24 @@ async def wait_for(
     `longest_delay_s`, and logs what it waits for. `refusal(error)` says whether an error is a
     refusal (returns the problem in words, or a Misconfigured naming another setting than
     `setting`) rather than something not up yet (returns None); a refusal raises at once."""
+    waiting = WAITING.labels(dependency=what.split(maxsplit=1)[0].lower())
     delay = first_delay_s
-    while True:
-        try:
-            return await probe()
-        except Exception as error:  # each is classified just below
-            problem = refusal(error)
-            if isinstance(problem, Misconfigured):
-                raise problem from error
-            if problem is not None:
-                raise Misconfigured(setting, problem) from error
-            log.warning(
-                "waiting for %s (%s): %s; trying again in %.1f s",
-                what, setting, str(error) or type(error).__name__, delay,
-            )  # fmt: skip
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, longest_delay_s)
+    try:
+        while True:
+            try:
+                return await probe()
+            except Exception as error:  # each is classified just below
+                problem = refusal(error)
+                if isinstance(problem, Misconfigured):
+                    raise problem from error
+                if problem is not None:
+                    raise Misconfigured(setting, problem) from error
+                waiting.set(1)
+                log.warning(
+                    "waiting for %s (%s): %s; trying again in %.1f s",
+                    what, setting, str(error) or type(error).__name__, delay,
+                )  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, longest_delay_s)
+    finally:
+        waiting.set(0)  # answered, refused, or the service stops while waiting

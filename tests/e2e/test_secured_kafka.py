@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from dispatcher import kafka_probe as dispatcher_probe
 from postbacks import kafka_probe
 from postbacks.embedded_broker import EmbeddedBroker, free_port
-from postbacks.kafka_connection import CA_FILE, CERT_FILE, PASSWORD, KafkaConnection
+from postbacks.kafka_connection import CA_FILE, CERT_FILE, PASSWORD, PROTOCOL, KafkaConnection
 from postbacks.startup import Misconfigured
 from tests.e2e.messages import conversion
 from tests.e2e.receivers import Receiver
@@ -117,6 +117,30 @@ async def test_a_wrong_sasl_password_is_refused_naming_it(probe: str) -> None:
         with pytest.raises(Misconfigured) as refused:
             await asyncio.wait_for(PROBES[probe](kafka), ceiling(30))
     assert refused.value.setting == PASSWORD, refused.value
+
+
+@pytest.mark.parametrize("probe", PROBES)
+async def test_no_sasl_at_a_listener_that_requires_it_is_refused_naming_the_protocol(
+    probe: str,
+) -> None:
+    # The broker answers ApiVersions before authentication, then cuts off the Metadata request.
+    with EmbeddedBroker(authentication=True) as broker, pytest.raises(Misconfigured) as refused:
+        await asyncio.wait_for(PROBES[probe](KafkaConnection(broker.bootstrap)), ceiling(30))
+    assert refused.value.setting == PROTOCOL, refused.value
+    assert "requires SASL authentication" in str(refused.value)
+
+
+@pytest.mark.parametrize("probe", PROBES)
+async def test_a_refusal_wins_over_a_broker_that_is_down_listed_before_it(
+    probe: str, tls_only: KafkaConnection, certificates: Certificates
+) -> None:
+    down = f"127.0.0.1:{free_port()}"
+    wrong = replace(
+        tls_only, bootstrap=f"{down},{tls_only.bootstrap}", ssl_ca_file=certificates.other_ca
+    )
+    with pytest.raises(Misconfigured) as refused:
+        await asyncio.wait_for(PROBES[probe](wrong), ceiling(30))
+    assert refused.value.setting == CA_FILE, refused.value
 
 
 async def test_an_unreachable_broker_is_waited_for_then_used(

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import trustme
 from aiokafka.errors import (
+    IllegalSaslStateError,
     KafkaConnectionError,
     SaslAuthenticationFailed,
     UnsupportedSaslMechanismError,
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from dispatcher.kafka_probe import librdkafka_refusal
+from dispatcher.kafka_probe import librdkafka_refusal, most_telling
 from dispatcher.settings import DispatcherSettings
 from postbacks.kafka_connection import (
     CA_FILE,
@@ -33,7 +34,13 @@ from postbacks.kafka_connection import (
     KafkaConnection,
     KafkaSettingError,
 )
-from postbacks.kafka_probe import SaslRefused, _sasl_refused, kafka_refusal, tls_refusal
+from postbacks.kafka_probe import (
+    SaslRefused,
+    SaslRequired,
+    _sasl_refused,
+    kafka_refusal,
+    tls_refusal,
+)
 from postbacks_cli.main import app as cli
 
 VARIABLES = (
@@ -150,6 +157,29 @@ def test_a_bootstrap_that_is_not_host_port_is_refused() -> None:
     assert "(POSTBACKS_KAFKA_BOOTSTRAP): 'kafka-1:ninety' is not" in refusal
 
 
+@pytest.mark.parametrize(
+    ("bootstrap", "problem"),
+    [
+        ("kafka-1:9092,", "an empty entry"),  # would be ("", 9092)
+        ("::1", "IPv6 address in brackets"),  # would be ("::", 1)
+        ("fe80::1:9092", "IPv6 address in brackets"),
+        (":9092", "has no host"),
+        ("[::1", "[address]:port"),
+    ],
+)
+def test_a_bootstrap_with_no_host_or_a_bare_ipv6_address_is_refused(
+    bootstrap: str, problem: str
+) -> None:
+    with pytest.raises(KafkaSettingError) as refused:
+        KafkaConnection(bootstrap).check()  # as the settings do at load
+    assert refused.value.variable == "POSTBACKS_KAFKA_BOOTSTRAP"
+    assert problem in refused.value.problem
+
+
+def test_an_ipv6_address_in_brackets_is_a_host() -> None:
+    assert KafkaConnection("[::1]:9093,[fe80::1]").hosts() == [("::1", 9093), ("fe80::1", 9092)]
+
+
 def test_the_default_is_plaintext_to_the_bootstrap_servers() -> None:
     kafka = KafkaConnection("kafka-1:9092,kafka-2")
     assert kafka.aiokafka() == {
@@ -254,6 +284,9 @@ def test_the_start_up_refusals_name_the_setting_to_fix() -> None:
     assert setting(_sasl_refused(KeyError("v"))) == PASSWORD  # Tansu's SCRAM error answer
     assert setting(_sasl_refused(UnsupportedSaslMechanismError("no PLAIN"))) == MECHANISM
     assert isinstance(_sasl_refused(KeyError("v")), SaslRefused)
+    # A SASL client at a listener without SASL: refused at the handshake, before credentials.
+    assert setting(_sasl_refused(IllegalSaslStateError())) == PROTOCOL
+    assert setting(SaslRequired("closed after ApiVersions")) == PROTOCOL
     # Not up yet: waited for.
     assert setting(ConnectionRefusedError(111, "Connect call failed")) is None
     assert setting(_sasl_refused(ConnectionRefusedError(111, "refused"))) is None
@@ -275,6 +308,20 @@ def test_librdkafka_refusals_name_the_same_settings() -> None:
     assert setting(KafkaError._TRANSPORT, alert) == CERT_FILE
     assert setting(KafkaError._TRANSPORT, "Connect to ipv4#127.0.0.1:9 failed: refused") is None
     assert setting(KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down") is None
+    mechanism = "SASL SCRAM-SHA-512 mechanism handshake failed: Broker: Unsupported SASL mechanism"
+    assert setting(KafkaError._AUTHENTICATION, mechanism) == MECHANISM
+    no_sasl = "SASL SCRAM-SHA-512 mechanism handshake failed: Broker: Illegal SASL state"
+    assert setting(KafkaError._AUTHENTICATION, no_sasl) == PROTOCOL
+    assert librdkafka_refusal(SaslRequired("Disconnected (after 0ms in state UP)")) is not None
+
+
+def test_the_refusal_wins_over_an_earlier_broker_that_is_down() -> None:
+    down = KafkaError(KafkaError._TRANSPORT, "Connect to ipv4#127.0.0.1:9 failed: refused")
+    refused = KafkaError(KafkaError._SSL, "SSL handshake failed: certificate verify failed")
+    later_down = KafkaError(KafkaError._TRANSPORT, "Connect to ipv4#127.0.0.1:8 failed")
+    assert most_telling([down, refused, later_down]) is refused
+    assert most_telling([KafkaError(KafkaError._ALL_BROKERS_DOWN), down, later_down]) is down
+    assert most_telling([KafkaError(KafkaError._ALL_BROKERS_DOWN)]) is None
     assert librdkafka_refusal(RuntimeError("not librdkafka's")) is None
 
 

@@ -8,9 +8,11 @@ a certificate from a test CA (trustme) and accounts to check.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import ssl
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +56,10 @@ def _server_context(*, client_certificates: bool) -> ssl.SSLContext:
     if client_certificates:
         CA.configure_trust(context)
         context.verify_mode = ssl.CERT_REQUIRED
+        # TLS 1.2 refuses a missing client certificate inside the handshake. Under TLS 1.3 the
+        # alert comes after the client's handshake has finished and races its request: a reset
+        # can read as an EOF, which the service waits out (the log names the certificate).
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
     return context
 
 
@@ -228,3 +234,33 @@ async def test_a_server_not_up_yet_is_waited_for(caplog: pytest.LogCaptureFixtur
         f"waiting for ClickHouse at http://127.0.0.1:{port}/ (CLICKHOUSE_URL)" in w for w in waits
     )
     assert quote(PASSWORD, safe="") not in caplog.text
+
+
+async def test_a_tls_handshake_cut_off_is_waited_for_not_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A server or load balancer restarting drops the connection mid-handshake (an SSLEOFError):
+    # no setting of ours is wrong, so the service waits.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def cut_off() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                connection.recv(4096)  # the ClientHello
+                connection.close()
+
+    threading.Thread(target=cut_off, daemon=True).start()
+    settings = CommonSettings.model_validate({"clickhouse_url": f"https://127.0.0.1:{port}/"})
+    store = open_store(settings)
+    try:
+        with caplog.at_level(logging.WARNING, "postbacks.startup"), pytest.raises(TimeoutError):
+            await asyncio.wait_for(wait_for_server(store, settings), 2)
+    finally:
+        await store.close()
+        listener.close()
+    waits = [r.getMessage() for r in caplog.records if r.name == "postbacks.startup"]
+    assert waits, "no wait was logged"
+    assert "EOF" in waits[0], waits[0]
+    assert "POSTBACKS_CLICKHOUSE_CERT_FILE" in waits[0]

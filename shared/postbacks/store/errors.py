@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from postbacks.tls_errors import TlsRefusal
+
 
 class StoreError(Exception):
     pass
@@ -19,8 +21,10 @@ class StoreQueryError(StoreError):
 
 
 class StoreRefused(StoreError):
-    """`reason` says what to fix: the account ("credentials") or the TLS files ("tls")."""
+    """`reason` says what to fix: the account ("credentials"), or which TLS setting the
+    handshake's failure points at (a `TlsRefusal`: our client certificate, the CA, the host, or
+    https:// to a server that does not speak TLS)."""
 
-    def __init__(self, message: str, reason: Literal["credentials", "tls"]) -> None:
+    def __init__(self, message: str, reason: Literal["credentials"] | TlsRefusal) -> None:
         super().__init__(message)
         self.reason = reason

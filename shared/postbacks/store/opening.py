@@ -11,6 +11,7 @@ from postbacks.startup import Misconfigured, wait_for
 from postbacks.store.errors import StoreRefused
 from postbacks.store.migration import TooOld, check_versions, migrate, server_version
 from postbacks.store.protocol import Store
+from postbacks.tls_errors import TlsRefusal
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +57,15 @@ async def wait_for_server(store: Store, settings: CommonSettings) -> str:
 
     def refusal(error: Exception) -> Misconfigured | None:
         if not isinstance(error, StoreRefused):
-            return None  # not up yet (refused connection, timeout, 5xx): wait
+            return None  # not up yet (refused connection, timeout, 5xx, a dropped handshake): wait
         if error.reason == "credentials":
             return Misconfigured(
                 "POSTBACKS_CLICKHOUSE_USER and POSTBACKS_CLICKHOUSE_PASSWORD (or the user:password "
                 "of CLICKHOUSE_URL)",
                 f"ClickHouse refused the account: {error}",
             )
-        return Misconfigured(
-            "POSTBACKS_CLICKHOUSE_CA_FILE (the CA of the server's certificate), "
-            "POSTBACKS_CLICKHOUSE_CERT_FILE and POSTBACKS_CLICKHOUSE_KEY_FILE, and the host "
-            "of CLICKHOUSE_URL",
-            f"TLS with ClickHouse failed: {error}",
-        )
+        setting, problem = _TLS_REFUSALS[error.reason]
+        return Misconfigured(setting, f"TLS with ClickHouse failed: {problem} ({error})")
 
     version = await wait_for(
         f"ClickHouse at {_without_credentials(settings.clickhouse_url or '')}",
@@ -78,6 +75,27 @@ async def wait_for_server(store: Store, settings: CommonSettings) -> str:
     )
     log.info("ClickHouse %s answers", version)
     return version
+
+
+# Each kind of TLS refusal (postbacks.tls_errors) with the setting to fix and what it means.
+_TLS_REFUSALS: dict[TlsRefusal, tuple[str, str]] = {
+    "client_certificate": (
+        "POSTBACKS_CLICKHOUSE_CERT_FILE and POSTBACKS_CLICKHOUSE_KEY_FILE",
+        "the server did not accept our client certificate, or wants one",
+    ),
+    "ca": (
+        "POSTBACKS_CLICKHOUSE_CA_FILE (the CA of the server's certificate)",
+        "the server's certificate is not signed by a CA we trust",
+    ),
+    "hostname": (
+        "the host of CLICKHOUSE_URL",
+        "the server's certificate does not hold the host we connect to: use a name it holds",
+    ),
+    "not_tls": (
+        "the https:// scheme (or the port) of CLICKHOUSE_URL",
+        "the server there does not speak TLS",
+    ),
+}
 
 
 def _without_credentials(url: str) -> str:

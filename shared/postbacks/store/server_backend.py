@@ -26,6 +26,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalErr
 from postbacks.store.errors import StoreError, StoreQueryError, StoreRefused
 from postbacks.store.protocol import Params, QuerySettings, Row, check_identifier
 from postbacks.store.sql import INSERT_SETTINGS, select_settings
+from postbacks.tls_errors import tls_refusal_kind
 
 # A `{name:Type}` placeholder, as clickhouse-connect recognises one. Without any, the driver
 # falls back to client-side `%(name)s` formatting, which would break on a literal '%'.
@@ -190,14 +191,24 @@ def _tls_options(
 
 def _store_error(exc: ClickHouseError) -> StoreError:
     """A refused statement is a StoreQueryError; an unreachable or unusable server is not, and a
-    server that refuses our credentials or TLS is a StoreRefused."""
+    server that refuses our credentials or TLS is a StoreRefused. A TLS failure that names none
+    of our settings (the connection dropped mid-handshake by a server or load balancer that is
+    restarting) is a plain StoreError: the service waits for it."""
     code = getattr(exc, "code", None)
     if isinstance(exc, ProgrammingError):  # raised by the driver before sending: a bad statement
         return StoreQueryError(str(exc))
     if code in _CREDENTIALS_REFUSED:
         return StoreRefused(str(exc), "credentials")
-    if tls := _tls_failure(exc):
-        return StoreRefused(f"{exc}: {tls}", "tls")
+    tls = _tls_failure(exc)
+    if tls is not None and (kind := tls_refusal_kind(tls)) is not None:
+        return StoreRefused(f"{exc}: {tls}", kind)
+    if tls is not None:
+        # Under TLS 1.3 a server refuses a missing client certificate after our handshake has
+        # finished, and its alert can be lost to the reset that follows: say so while waiting.
+        return StoreError(
+            f"{exc} (TLS dropped: the server may be restarting, or want a client certificate, "
+            "POSTBACKS_CLICKHOUSE_CERT_FILE)"
+        )
     if isinstance(exc, OperationalError) or code is None:
         return StoreError(str(exc))
     return StoreQueryError(str(exc))
