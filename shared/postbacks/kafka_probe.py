@@ -69,6 +69,20 @@ async def reach_kafka(kafka: KafkaConnection, timeout_s: float = PROBE_TIMEOUT_S
                 host, port, client_id="postbacks-startup",
                 request_timeout_ms=int(timeout_s * 1000), **options,
             )  # fmt: skip
+        except TimeoutError as error:
+            if not kafka.tls:
+                failures.append(error)
+                continue
+            # A plaintext listener reads a ClientHello as the start of a huge request and waits
+            # for the rest: no answer, no refusal. Still waited for, but the log says where
+            # to look.
+            failures.append(
+                TimeoutError(
+                    f"no answer to the TLS handshake from {host}:{port} in {timeout_s:g} s: a "
+                    f"plaintext listener? check {PROTOCOL}"
+                )
+            )
+            continue
         except Exception as error:  # classified by kafka_refusal
             failures.append(_sasl_refused(error) if kafka.sasl else error)
             continue

@@ -176,3 +176,16 @@ def test_the_dispatcher_process_refuses_to_start_naming_the_ca_file(
     last = finished.stderr.strip().splitlines()[-1]
     assert last.startswith("dispatcher refusing to start: "), last
     assert last.endswith(f"check {CA_FILE}"), last
+
+
+async def test_tls_to_a_plaintext_listener_is_waited_for_naming_the_protocol(
+    certificates: Certificates,
+) -> None:
+    # The listener reads the ClientHello as the start of a request and waits for the rest:
+    # nothing refuses, so the probe waits, and its wait line says where to look.
+    with EmbeddedBroker() as broker:
+        kafka = KafkaConnection(
+            broker.bootstrap, security_protocol="SSL", ssl_ca_file=certificates.ca
+        )
+        with pytest.raises(TimeoutError, match=f"plaintext listener\\? check {PROTOCOL}"):
+            await kafka_probe.reach_kafka(kafka, timeout_s=1)
