@@ -14,6 +14,7 @@ through `tls_refusal` too).
 from __future__ import annotations
 
 import ssl
+from typing import Literal
 
 from aiokafka.conn import AIOKafkaConnection, create_conn
 from aiokafka.errors import (
@@ -131,19 +132,29 @@ def kafka_refusal(error: Exception) -> Misconfigured | None:
         )
     if isinstance(error, SaslRefused):
         if isinstance(error.__cause__, UnsupportedSaslMechanismError):
-            return Misconfigured(MECHANISM, f"Kafka does not offer this SASL mechanism ({error})")
+            return sasl_refusal("mechanism", error)
         if _before_credentials(error.__cause__):
-            return Misconfigured(
-                PROTOCOL, f"the listener does not do SASL: use SSL (or PLAINTEXT) ({error})"
-            )
-        return Misconfigured(
-            PASSWORD, f"Kafka refused the SASL login: wrong username or password? ({error})"
-        )
+            return sasl_refusal("no_sasl", error)
+        return sasl_refusal("login", error)
     for link in (error, error.__cause__, error.__context__):
         # aiokafka wraps a TLS alert that arrives after the handshake in KafkaConnectionError.
         if isinstance(link, ssl.SSLError):
             return tls_refusal(str(link))
     return None
+
+
+def sasl_refusal(stage: Literal["mechanism", "no_sasl", "login"], detail: object) -> Misconfigured:
+    """The setting behind a SASL failure at `stage`, in aiokafka's and librdkafka's words alike:
+    the handshake refused our mechanism, the listener does not do SASL, or the login failed."""
+    if stage == "mechanism":
+        return Misconfigured(MECHANISM, f"Kafka does not offer this SASL mechanism ({detail})")
+    if stage == "no_sasl":
+        return Misconfigured(
+            PROTOCOL, f"the listener does not do SASL: use SSL (or PLAINTEXT) ({detail})"
+        )
+    return Misconfigured(
+        PASSWORD, f"Kafka refused the SASL login: wrong username or password? ({detail})"
+    )
 
 
 def _before_credentials(error: BaseException | None) -> bool:

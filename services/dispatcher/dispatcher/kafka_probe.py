@@ -20,12 +20,15 @@ from postbacks.kafka_connection import (
     BOOTSTRAP,
     CA_FILE,
     CERT_FILE,
-    MECHANISM,
-    PASSWORD,
-    PROTOCOL,
     KafkaConnection,
 )
-from postbacks.kafka_probe import PROBE_TIMEOUT_S, SaslRequired, kafka_refusal, tls_refusal
+from postbacks.kafka_probe import (
+    PROBE_TIMEOUT_S,
+    SaslRequired,
+    kafka_refusal,
+    sasl_refusal,
+    tls_refusal,
+)
 from postbacks.kafka_probe import wait_for_kafka as wait_for_aiokafka
 from postbacks.startup import Misconfigured, wait_for
 
@@ -114,15 +117,9 @@ def librdkafka_refusal(error: Exception) -> Misconfigured | None:
     if code == KafkaError._AUTHENTICATION:
         if "handshake failed" in text:  # the SaslHandshake, before the credentials are sent
             if "unsupported sasl mechanism" in text.lower():
-                return Misconfigured(
-                    MECHANISM, f"Kafka does not offer this SASL mechanism ({text})"
-                )
-            return Misconfigured(
-                PROTOCOL, f"the listener does not do SASL: use SSL (or PLAINTEXT) ({text})"
-            )
-        return Misconfigured(
-            PASSWORD, f"Kafka refused the SASL login: wrong username or password? ({text})"
-        )
+                return sasl_refusal("mechanism", text)
+            return sasl_refusal("no_sasl", text)
+        return sasl_refusal("login", text)
     if code == KafkaError._INVALID_ARG:  # a file librdkafka could not load, at construction
         if "ssl.ca.location" in text:
             return Misconfigured(CA_FILE, f"librdkafka cannot load it ({text})")
