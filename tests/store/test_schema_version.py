@@ -67,3 +67,8 @@ def test_versions_parse() -> None:
     assert parse_version(" 24.8.14.10459.altinitystable\n") == (24, 8, 14, 10459)
     with pytest.raises(ValueError, match="not a ClickHouse version"):
         parse_version("unknown")
+
+
+def test_a_version_that_is_no_version_is_refused_by_name() -> None:
+    with pytest.raises(TooOld, match="is CLICKHOUSE_URL a ClickHouse server"):
+        check_server_version("<html>502 Bad Gateway</html>")

@@ -53,7 +53,14 @@ async def server_version(store: Store) -> str:
 
 
 def check_server_version(version: str) -> None:
-    if parse_version(version)[:2] < MIN_SERVER_VERSION:
+    try:
+        parsed = parse_version(version)
+    except ValueError as garbled:  # a proxy's answer, say: refused by name, not a traceback
+        raise TooOld(
+            f"the server answered {version[:80]!r} to SELECT version(): is CLICKHOUSE_URL a "
+            "ClickHouse server?"
+        ) from garbled
+    if parsed[:2] < MIN_SERVER_VERSION:
         needed = ".".join(map(str, MIN_SERVER_VERSION))
         raise TooOld(
             f"ClickHouse {version} is older than the {needed} this release needs (its text "
