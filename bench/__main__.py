@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import compression, delivery, hotpath, http_clients, ingest, query
+from bench import compression, delivery, hotpath, http_clients, ingest, live_stream, query
 from bench.report import RESULTS_DIR
 from bench.scenario import Scenario
 
@@ -25,6 +25,7 @@ SCENARIOS: dict[str, Scenario] = {
         http_clients.SCENARIO,
         ingest.SCENARIO,
         compression.SCENARIO,
+        live_stream.SCENARIO,
     )
 }
 

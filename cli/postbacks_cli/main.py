@@ -244,6 +244,34 @@ def send(
         typer.echo(f"sent {topic} transaction_id={transaction_id}")
 
 
+@app.command()
+def token(
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="logs:read or postbacks:write (repeat for both); default logs:read"),
+    ] = None,
+    publisher_id: Annotated[
+        list[int] | None,
+        typer.Option(min=0, help="confine the token to this publisher (repeat for several)"),
+    ] = None,
+    offer_id: Annotated[
+        list[int] | None, typer.Option(min=0, help="confine the token to this offer too")
+    ] = None,
+) -> None:
+    """Make a new random API token and print the entry to add to POSTBACKS_API_TOKENS:
+    `postbacks token --scope logs:read --scope postbacks:write --publisher-id 42`."""
+    from postbacks_cli.token import new_entry
+
+    try:
+        made, entry = new_entry(scope or ["logs:read"], publisher_id or [], offer_id or [])
+    except ValueError as exc:
+        typer.echo(f"cannot make this token: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"token: {made}")
+    typer.echo("add this entry to the JSON object in POSTBACKS_API_TOKENS, then restart:")
+    typer.echo(entry)
+
+
 ApiUrl = Annotated[
     str | None, typer.Option(help="query-api URL (http://127.0.0.1:POSTBACKS_API_PORT)")
 ]

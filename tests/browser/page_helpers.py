@@ -60,3 +60,11 @@ async def csv_rows(download: Download) -> list[dict[str, str]]:
     path = Path(await download.path())
     text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
     return list(csv.DictReader(io.StringIO(text)))
+
+
+async def use_token(page: Page, token: str) -> None:
+    """Types the API token into the header's field and applies it; the page reloads its data."""
+    field = page.get_by_label("API token", exact=True)
+    await field.fill(token)
+    await field.press("Enter")
+    await expect(page.locator("#token-state")).to_contain_text("Token in use")

@@ -218,7 +218,16 @@ BAD_TOKENS = [
     ('{"ok-token": ["logs:read"], "sekrit 2": ["logs:read"]}', "token #2 has characters"),
     ('{"sekrit-1": ["logs:write"]}', "unknown scope 'logs:write'"),
     ('{"sekrit-1": []}', "non-empty list of scopes"),
-    ('{"sekrit-1": "logs:read"}', "non-empty list of scopes"),
+    ('{"sekrit-1": "logs:read"}', "give a list of scopes"),
+    ('{"sekrit-1": {"publisher_ids": [42]}}', "token #1 has no 'scopes'"),
+    ('{"sekrit-1": {"scopes": [], "publisher_ids": [42]}}', "non-empty list of scopes"),
+    ('{"sekrit-1": {"scopes": ["logs:read"], "publisher_ids": []}}', "'publisher_ids' must be"),
+    ('{"sekrit-1": {"scopes": ["logs:read"], "publisher_ids": 42}}', "'publisher_ids' must be"),
+    ('{"sekrit-1": {"scopes": ["logs:read"], "publisher_ids": ["42"]}}', "'publisher_ids' must"),
+    ('{"sekrit-1": {"scopes": ["logs:read"], "publisher_ids": [true]}}', "'publisher_ids' must"),
+    ('{"sekrit-1": {"scopes": ["logs:read"], "offer_ids": [1.5]}}', "'offer_ids' must be"),
+    ('{"sekrit-1": {"scopes": ["logs:read"], "publisher_ids": [-1]}}', "outside 0.."),
+    ('{"sekrit-1": {"scopes": ["logs:read"], "publisher": [1]}}', "unknown key 'publisher'"),
     ('{"sekrit-1": ["logs:read"], "sekrit-1": ["postbacks:write"]}', "token #2 repeats token #1"),
 ]
 

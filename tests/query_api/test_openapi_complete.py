@@ -38,6 +38,7 @@ LOG_QUERIES = {
     ("get", "/api/v1/logs"): {"limit", "cursor"},
     ("get", "/api/v1/logs/count"): set(),
     ("get", "/api/v1/logs/export.csv"): set(),
+    ("get", "/api/v1/logs/histogram"): set(),
     ("post", "/api/v1/refires"): {"dry_run"},
 }
 PAGING = {"limit", "cursor"}
@@ -47,6 +48,8 @@ ANSWERS: dict[tuple[str, str], set[int]] = {
     ("get", "/api/v1/logs"): {200, 400, 503},
     ("get", "/api/v1/logs/count"): {200, 400, 503},
     ("get", "/api/v1/logs/export.csv"): {200, 400, 503},
+    ("get", "/api/v1/logs/histogram"): {200, 400, 503},
+    ("get", "/api/v1/logs/stream"): {200, 400, 503},
     ("get", "/api/v1/logs/{attempt_id}"): {200, 404, 422, 503},
     ("post", "/api/v1/logs/{attempt_id}/refire"): {200, 202, 400, 404, 409, 422, 503, 504},
     ("get", "/api/v1/stats/failure-rate"): {200, 400, 503},
@@ -60,6 +63,7 @@ ANSWERS: dict[tuple[str, str], set[int]] = {
     ("get", "/api/v1/refires"): {200},
     ("post", "/api/v1/refires"): {200, 202, 400, 503},
     ("get", "/api/v1/refires/{job_id}"): {200, 404, 422},
+    ("get", "/api/v1/token"): {200},
 }
 
 

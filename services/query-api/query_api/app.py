@@ -14,7 +14,7 @@ from postbacks.ops_server import (
     store_problem,
 )
 from postbacks.store import Store
-from query_api import auth, postback_routes, stats_routes
+from query_api import auth, postback_routes, stats_routes, token_routes
 from query_api.auth import TokenTable
 from query_api.config_repository import ConfigRepository
 from query_api.cross_site import CrossSiteGuard
@@ -24,6 +24,10 @@ from query_api.errors import install_error_handlers
 from query_api.fire_testing import FireTester
 from query_api.guardrails import GuardedStore, QueryLimits
 from query_api.http_metrics import HttpMetrics
+from query_api.live import routes as live_routes
+from query_api.live.hub import LiveLog
+from query_api.live.limits import StreamLimits
+from query_api.logs import histogram_routes
 from query_api.logs import routes as log_routes
 from query_api.pages import mount_pages
 from query_api.postback_service import PostbackService
@@ -41,6 +45,7 @@ def build_app(
     limits: QueryLimits | None = None,
     refires: RefireRunner | None = None,
     api_host: str | None = None,
+    stream_limits: StreamLimits | None = None,
 ) -> FastAPI:
     """The API. `tokens` None serves it open (only `postbacks dev` does); see auth.py. Open, it
     refuses cross-site changes and DNS rebinding (cross_site.py); `api_host`, the host it is
@@ -48,6 +53,9 @@ def build_app(
 
     `refires` runs bulk re-fire jobs; QueryApi passes the one it started (and resumed). Without
     it the app makes its own, which starts working at the first job.
+
+    `stream_limits` bound the live view (/api/v1/logs/stream); its streams end with
+    `services_of(app).live.close()`, which the server must call before it stops (QueryApi.serve).
 
     `extra_checks` are what /readyz asks besides ClickHouse and Kafka (in `postbacks dev`: the
     log-writer and the dispatcher), by the name /readyz reports them under.
@@ -69,16 +77,21 @@ def build_app(
         fire_tester=FireTester(publisher, store),
         publisher=publisher,
         refires=refires or RefireRunner(store, log_store, publisher, RefireSettings()),
+        live=LiveLog(log_store, stream_limits or StreamLimits()),
     )
     attach(app, services)
 
     app.router.routes.extend(ops_routes(_readiness(store, publisher, extra_checks)))
     # Dependencies run in order: the token first, so a request without one learns only that.
     for router, access in (
+        # Before the log routes, whose /api/v1/logs/{attempt_id} would take "histogram".
+        (histogram_routes.router, auth.LOGS),
+        (live_routes.router, auth.LOGS),  # and "stream"
         (log_routes.router, auth.LOGS),
         (stats_routes.router, auth.LOGS),
         (postback_routes.router, auth.POSTBACKS),
         (refire_routes.router, refire_routes.REFIRES),
+        (token_routes.router, token_routes.TOKEN),
     ):
         app.include_router(
             router, dependencies=auth.required(tokens, access), responses=auth.RESPONSES

@@ -1,8 +1,14 @@
-"""Bearer tokens and their scopes (POSTBACKS_API_TOKENS), checked per router in build_app.
+"""Bearer tokens, their scopes and confinements (POSTBACKS_API_TOKENS), checked per router.
 
-POSTBACKS_API_TOKENS is a JSON object, token -> list of scopes:
+POSTBACKS_API_TOKENS is a JSON object, token -> its list of scopes, or token -> an object with
+the scopes and, for a token given to a publisher, the publishers (and offers) it is confined to:
 
-    {"6f1c...": ["logs:read"], "b94e...": ["logs:read", "postbacks:write"]}
+    {"6f1c...": ["logs:read"],
+     "b94e...": ["logs:read", "postbacks:write"],
+     "0a7d...": {"scopes": ["logs:read", "postbacks:write"], "publisher_ids": [42, 43]}}
+
+A confined token sees and changes only what belongs to its publishers (confinement.py);
+`postbacks token` makes a new token and prints its entry.
 
 Clients send `Authorization: Bearer <token>`. What each request needs (any one of the scopes):
 
@@ -36,6 +42,8 @@ from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from postbacks.attempts import UINT64_MAX
+from query_api.confinement import CONFINING_KEYS, UNCONFINED, Confinement
 from query_api.errors import Forbidden, Unauthorized, error_responses
 
 Scope = Literal["logs:read", "postbacks:write"]
@@ -45,17 +53,29 @@ SCOPES: tuple[Scope, ...] = (LOGS_READ, POSTBACKS_WRITE)
 
 TOKENS_VARIABLE = "POSTBACKS_API_TOKENS"
 EXAMPLE = '{"<token>": ["logs:read", "postbacks:write"]}'
+CONFINED_EXAMPLE = '{"<token>": {"scopes": ["logs:read"], "publisher_ids": [42]}}'
+# The most publishers or offers one token lists: each becomes a bound value of every query.
+MAX_CONFINED_IDS = 1000
 # RFC 6750's b64token: what `Authorization: Bearer <token>` carries as it is.
 _TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*", re.ASCII)
 _READING = frozenset({"GET", "HEAD"})
 
 
-class TokenTable:
-    """The configured tokens, kept as SHA-256 digests, with the scopes of each."""
+@dataclass(frozen=True)
+class Grant:
+    """What one token may do: its scopes, and the publishers and offers it is confined to."""
 
-    def __init__(self, tokens: Mapping[str, Sequence[Scope]]) -> None:
+    scopes: frozenset[Scope]
+    confinement: Confinement = UNCONFINED
+
+
+class TokenTable:
+    """The configured tokens, kept as SHA-256 digests, with the grant of each."""
+
+    def __init__(self, tokens: Mapping[str, Sequence[Scope] | Grant]) -> None:
         self._entries = tuple(
-            (_digest(token), frozenset(scopes)) for token, scopes in tokens.items()
+            (_digest(token), entry if isinstance(entry, Grant) else Grant(frozenset(entry)))
+            for token, entry in tokens.items()
         )
 
     @classmethod
@@ -76,19 +96,24 @@ class TokenTable:
                 "holds no tokens; give at least one, or leave it unset "
                 "(only `postbacks dev` runs without tokens)"
             )
-        tokens: dict[str, list[Scope]] = {}
-        for position, (token, scopes) in enumerate(data.items(), start=1):
-            tokens[token] = _valid_entry(f"token #{position}", token, scopes)
+        tokens: dict[str, Grant] = {}
+        for position, (token, entry) in enumerate(data.items(), start=1):
+            tokens[token] = _valid_entry(f"token #{position}", token, entry)
         return cls(tokens)
+
+    def grant_of(self, token: str) -> Grant | None:
+        """The grant of `token`, or None when it is not configured. Constant time."""
+        presented = _digest(token)
+        found: Grant | None = None
+        for digest, grant in self._entries:
+            if hmac.compare_digest(presented, digest):
+                found = grant
+        return found
 
     def scopes_of(self, token: str) -> frozenset[Scope] | None:
         """The scopes of `token`, or None when it is not configured. Constant time."""
-        presented = _digest(token)
-        found: frozenset[Scope] | None = None
-        for digest, scopes in self._entries:
-            if hmac.compare_digest(presented, digest):
-                found = scopes
-        return found
+        grant = self.grant_of(token)
+        return None if grant is None else grant.scopes
 
     def __repr__(self) -> str:
         return f"TokenTable({len(self._entries)} tokens)"
@@ -116,10 +141,18 @@ _bearer = HTTPBearer(
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
+OPEN = Grant(frozenset(SCOPES))
+
+
 def required(tokens: TokenTable | None, access: Access) -> list[DependsParam]:
-    """The router dependencies that enforce `access`; none when `tokens` is None (open)."""
+    """The router dependencies that enforce `access`; when `tokens` is None (open), one that
+    grants every request everything."""
     if tokens is None:
-        return []
+
+        async def open_api(request: Request) -> None:
+            request.state.grant = OPEN
+
+        return [DependsParam(open_api)]
 
     async def check_token(request: Request, credentials: Credentials) -> None:
         needed = access.reading if request.method in _READING else access.writing
@@ -130,15 +163,15 @@ def required(tokens: TokenTable | None, access: Access) -> list[DependsParam]:
                 "scope: send the header 'Authorization: Bearer <token>'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        scopes = tokens.scopes_of(credentials.credentials)
-        if scopes is None:
+        grant = tokens.grant_of(credentials.credentials)
+        if grant is None:
             raise Unauthorized(
                 "the bearer token is not one this server accepts; check the token you send "
                 f"against the server's {TOKENS_VARIABLE}",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        if scopes.isdisjoint(needed):
-            has = ", ".join(sorted(scopes))
+        if grant.scopes.isdisjoint(needed):
+            has = ", ".join(sorted(grant.scopes))
             raise Forbidden(
                 f"{request.method} {request.url.path} needs a token with the {named} scope; "
                 f"this token has only {has}",
@@ -148,6 +181,8 @@ def required(tokens: TokenTable | None, access: Access) -> list[DependsParam]:
                     )
                 },
             )
+        # What the routes confine their reads and writes to (confinement.Confined).
+        request.state.grant = grant
 
     return [DependsParam(check_token)]
 
@@ -165,14 +200,59 @@ def _refuse_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def _valid_entry(where: str, token: str, scopes: Any) -> list[Scope]:
+def _valid_entry(where: str, token: str, entry: Any) -> Grant:
+    _check_token_text(where, token)
+    if isinstance(entry, list):
+        return Grant(frozenset(_valid_scopes(where, entry)))
+    if not isinstance(entry, dict):
+        raise ValueError(
+            f"{where}: give a list of scopes, e.g. {EXAMPLE}, or an object, e.g. {CONFINED_EXAMPLE}"
+        )
+    unknown = sorted(set(entry) - {"scopes", *CONFINING_KEYS})
+    if unknown:
+        raise ValueError(
+            f"{where} has the unknown key {unknown[0]!r}; an entry takes scopes, "
+            f"{', '.join(CONFINING_KEYS)}"
+        )
+    if "scopes" not in entry:
+        raise ValueError(f"{where} has no 'scopes'; e.g. {CONFINED_EXAMPLE}")
+    scopes = _valid_scopes(where, entry["scopes"])
+    ids = {key: _valid_ids(where, key, entry[key]) for key in CONFINING_KEYS if key in entry}
+    return Grant(
+        frozenset(scopes),
+        Confinement(publisher_ids=ids.get("publisher_ids"), offer_ids=ids.get("offer_ids")),
+    )
+
+
+def _valid_ids(where: str, key: str, ids: Any) -> frozenset[int]:
+    if not isinstance(ids, list) or not ids or not all(_whole(i) for i in ids):
+        raise ValueError(
+            f"{where}: '{key}' must be a non-empty list of whole numbers, e.g. [42, 43]; "
+            f"leave it out for a token that is not confined"
+        )
+    if len(ids) > MAX_CONFINED_IDS:
+        raise ValueError(f"{where}: '{key}' lists {len(ids)}; at most {MAX_CONFINED_IDS}")
+    for value in ids:
+        if not 0 <= value <= UINT64_MAX:
+            raise ValueError(f"{where}: '{key}' holds {value}, outside 0..{UINT64_MAX}")
+    return frozenset(ids)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_token_text(where: str, token: str) -> None:
     if not token:
         raise ValueError(f"{where} is empty; a token needs at least one character")
     if not _TOKEN.fullmatch(token):
         raise ValueError(
             f"{where} has characters a bearer token cannot carry; use letters, digits and "
-            "- . _ ~ + / (e.g. the output of `openssl rand -hex 32`)"
+            "- . _ ~ + / (e.g. the output of `postbacks token`)"
         )
+
+
+def _valid_scopes(where: str, scopes: Any) -> list[Scope]:
     if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) for s in scopes):
         raise ValueError(f"{where}: give a non-empty list of scopes ({', '.join(SCOPES)})")
     for scope in scopes:

@@ -12,6 +12,7 @@ the list or the start-up.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -53,6 +54,15 @@ class ConfigRepository:
             f"SELECT * FROM {self._table} FINAL WHERE name = {{name:String}}", {"name": name}
         )
         return _stored(rows[0]) if rows else None
+
+    async def owners(self) -> Sequence[tuple[str, int | None, int | None]]:
+        """(id, publisher_id, offer_id) of every configuration, a deleted one's as it was last
+        saved: a confined token keeps seeing the attempts of its deleted configurations."""
+        rows = await self._store.select(
+            f"SELECT toString(id) AS id, argMax(publisher_id, version) AS publisher_id, "
+            f"argMax(offer_id, version) AS offer_id FROM {self._table} GROUP BY id"
+        )
+        return [(row["id"], row["publisher_id"], row["offer_id"]) for row in rows]
 
     async def save(self, config: PostbackConfig) -> None:
         await self._store.insert_json(TABLE, [_row(config, deleted=False)])

@@ -11,9 +11,11 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 
+from query_api.confinement import Confinement
 from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.fire_testing import FireTester
 from query_api.guardrails import GuardedStore, QueryLimits
+from query_api.live.hub import LiveLog
 from query_api.postback_service import PostbackService
 from query_api.refires.runner import RefireRunner
 
@@ -29,6 +31,8 @@ class Services:
     fire_tester: FireTester
     publisher: DispatcherPublisher
     refires: RefireRunner
+    # The live view's clients and its one poller (query_api/live/).
+    live: LiveLog
 
 
 def attach(app: FastAPI, services: Services) -> None:
@@ -68,6 +72,10 @@ def _refires(request: Request) -> RefireRunner:
     return services_of(request.app).refires
 
 
+def _live(request: Request) -> LiveLog:
+    return services_of(request.app).live
+
+
 AllServices = Annotated[Services, Depends(_services)]
 LogReads = Annotated[GuardedStore, Depends(_log_store)]
 Lookups = Annotated[GuardedStore, Depends(_lookup_store)]
@@ -75,3 +83,22 @@ Limits = Annotated[QueryLimits, Depends(_limits)]
 Postbacks = Annotated[PostbackService, Depends(_postbacks)]
 Tester = Annotated[FireTester, Depends(_fire_tester)]
 Refires = Annotated[RefireRunner, Depends(_refires)]
+Live = Annotated[LiveLog, Depends(_live)]
+
+
+async def _confinement(request: Request) -> Confinement:
+    # check_token (auth.required), a router dependency, runs first and leaves the grant here.
+    # None would be a router without auth.required: refuse rather than serve it unconfined.
+    grant = getattr(request.state, "grant", None)
+    if grant is None:
+        raise RuntimeError(f"{request.url.path}: no grant; include its router with auth.required")
+    confinement: Confinement = grant.confinement
+    if not confinement.confined:
+        return confinement
+    # The configurations inside, read per request: one small FINAL-free read of postback_configs.
+    owners = await services_of(request.app).postbacks.repository.owners()
+    return confinement.with_postbacks(owners)
+
+
+# What the token of the request may see and change (query_api/confinement.py).
+Confined = Annotated[Confinement, Depends(_confinement)]

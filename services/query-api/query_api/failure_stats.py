@@ -27,6 +27,9 @@ GROUP_COLUMNS: dict[str, str] = {
 BUCKET_SECONDS = {"minute": 60, "hour": 3600, "day": 86_400}
 # Columns of the log that the rollup keeps, so they can filter stats too.
 ROLLUP_FILTERS = ("status", "postback_name", "publisher_id", "offer_id", "response_code")
+# Every filterable column of the log that rollup_as_log() holds: a log query filtering on these
+# alone (and by whole minutes) is answered by the rollup exactly (the Logs page's histogram).
+ROLLUP_COLUMNS = (*ROLLUP_FILTERS, "postback_type", "postback_id")
 MAX_BUCKETS = 1500
 MAX_ROWS = 10_000
 DEFAULT_WINDOW_S = 24 * 3600
@@ -88,13 +91,26 @@ def _check_size(filters: LogQuery, bucket: str) -> None:
         )
 
 
+def rollup_as_log(store: StatsStore) -> str:
+    """The rollup as a subquery with the log's column names, for `FROM`.
+
+    The filters are written against the log's columns (where_clause); the subquery gives the
+    rollup's minute the log's name, so the same WHERE text applies: `from` and `to` then select
+    whole minutes. Its counters (attempts, latency_ms_sum) are to be sum()med.
+    """
+    return f"""(
+            SELECT toDateTime64(minute, 3, 'UTC') AS attempted_at, publisher_id, offer_id,
+                   postback_id, postback_name, postback_type, status, response_code, attempts,
+                   latency_ms_sum
+            FROM {store.table(ROLLUP)}
+        )"""
+
+
 async def failure_rates(store: StatsStore, query: StatsQuery) -> list[dict[str, Any]]:
     """Attempts, failures, failure rate and mean latency per bucket and group, oldest first."""
     where, params = where_clause(query.filters)
     seconds = BUCKET_SECONDS[query.bucket]
     group = GROUP_COLUMNS[query.group_by]
-    # The filters are written against the log's columns; the subquery gives the rollup's minute
-    # the log's name, so the same WHERE text applies.
     sql = f"""
         SELECT
             toStartOfInterval(attempted_at, INTERVAL {seconds} SECOND) AS bucket,
@@ -103,11 +119,7 @@ async def failure_rates(store: StatsStore, query: StatsQuery) -> list[dict[str, 
             sum(attempts) AS total_attempts,
             sumIf(attempts, status = 'Failed') AS failed_attempts,
             sum(latency_ms_sum) AS total_latency_ms
-        FROM (
-            SELECT toDateTime64(minute, 3, 'UTC') AS attempted_at, publisher_id, offer_id,
-                   postback_id, postback_name, status, response_code, attempts, latency_ms_sum
-            FROM {store.table(ROLLUP)}
-        )
+        FROM {rollup_as_log(store)}
         {where}
         GROUP BY bucket, group_key
         ORDER BY bucket, group_key

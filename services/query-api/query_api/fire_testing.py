@@ -20,6 +20,7 @@ from postbacks.configs import PostbackConfig
 from postbacks.fire_requests import FireRequest
 from postbacks.inputs import ConversionStatus
 from query_api.config_repository import check_usable
+from query_api.confinement import UNCONFINED, Confinement, confined_to
 from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.errors import ApiError, field_errors
 from query_api.logs.reader import LogStore, read_attempt
@@ -60,14 +61,27 @@ class FireTester:
         self._publisher = publisher
         self._store = store
 
-    async def fire(self, config: PostbackConfig, given: dict[str, Any] | None) -> dict[str, Any]:
+    async def fire(
+        self,
+        config: PostbackConfig,
+        given: dict[str, Any] | None,
+        confinement: Confinement = UNCONFINED,
+    ) -> dict[str, Any]:
         try:
             check_usable(config)
         except ValidationError as exc:
             raise field_errors(exc.errors(include_url=False)) from exc
+        sample = sample_input(config, given)
+        # The attempt is logged under the sample's publisher and offer: a confined token may
+        # not write into another publisher's log.
+        if outside := confinement.outside(sample):
+            limits = confinement.columns()
+            raise field_errors(
+                [{"loc": ("sample", c), "msg": confined_to(c, limits[c])} for c in outside]
+            )
         # The standard library's encoder writes what orjson refuses (an integer past 64 bits,
         # a lone surrogate, as an escape), so the input's own check below names the field.
-        source = json.dumps(sample_input(config, given))
+        source = json.dumps(sample)
         try:
             request = FireRequest(
                 attempt_id=uuid.uuid4(), trigger=Trigger.TEST, postback=config, source=source

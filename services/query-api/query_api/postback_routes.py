@@ -14,25 +14,31 @@ from postbacks.configs import (
     PostbackConfigPatch,
     PostbackConfigPut,
 )
-from query_api.dependencies import Postbacks, Tester
+from query_api.dependencies import Confined, Postbacks, Tester
 from query_api.errors import UnsupportedMediaType, error_responses
 
 router = APIRouter(prefix="/api/v1/postbacks", tags=["postbacks"])
 
 
 @router.post("", status_code=201, responses=error_responses(422))
-async def create_postback(payload: PostbackConfigIn, service: Postbacks) -> PostbackConfig:
-    return await service.create(payload)
+async def create_postback(
+    payload: PostbackConfigIn, service: Postbacks, confinement: Confined
+) -> PostbackConfig:
+    return await service.create(payload, confinement)
 
 
 @router.get("")
-async def list_postbacks(service: Postbacks) -> dict[str, list[PostbackConfig]]:
-    return {"items": await service.repository.list()}
+async def list_postbacks(
+    service: Postbacks, confinement: Confined
+) -> dict[str, list[PostbackConfig]]:
+    return {"items": await service.list(confinement)}
 
 
 @router.get("/{postback_id}", responses=error_responses(404, 422))
-async def read_postback(postback_id: UUID, service: Postbacks) -> PostbackConfig:
-    return await service.get(postback_id)
+async def read_postback(
+    postback_id: UUID, service: Postbacks, confinement: Confined
+) -> PostbackConfig:
+    return await service.get(postback_id, confinement)
 
 
 _CHANGED_SINCE_READ = (
@@ -52,9 +58,9 @@ _READ_ONLY = (
     responses=error_responses(404, _CHANGED_SINCE_READ, 422),
 )
 async def replace_postback(
-    postback_id: UUID, payload: PostbackConfigPut, service: Postbacks
+    postback_id: UUID, payload: PostbackConfigPut, service: Postbacks, confinement: Confined
 ) -> PostbackConfig:
-    return await service.replace(postback_id, payload, payload.read_back())
+    return await service.replace(postback_id, payload, payload.read_back(), confinement)
 
 
 PATCH_MEDIA_TYPES = (MERGE_PATCH, "application/json")
@@ -107,8 +113,9 @@ async def patch_postback(
     postback_id: UUID,
     patch: Annotated[PostbackConfigPatch, Body(media_type=MERGE_PATCH)],
     service: Postbacks,
+    confinement: Confined,
 ) -> PostbackConfig:
-    return await service.patch(postback_id, patch)
+    return await service.patch(postback_id, patch, confinement)
 
 
 @router.post(
@@ -124,13 +131,14 @@ async def fire_test_postback(
     postback_id: UUID,
     service: Postbacks,
     tester: Tester,
+    confinement: Confined,
     sample: Annotated[dict[str, Any] | None, Body()] = None,
 ) -> dict[str, Any]:
-    config = await service.get(postback_id)
-    return await tester.fire(config, sample)
+    config = await service.get(postback_id, confinement)
+    return await tester.fire(config, sample, confinement)
 
 
 @router.delete("/{postback_id}", status_code=204, responses=error_responses(404, 422))
-async def delete_postback(postback_id: UUID, service: Postbacks) -> Response:
-    await service.delete(postback_id)
+async def delete_postback(postback_id: UUID, service: Postbacks, confinement: Confined) -> Response:
+    await service.delete(postback_id, confinement)
     return Response(status_code=204)

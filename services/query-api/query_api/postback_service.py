@@ -31,6 +31,7 @@ from postbacks.configs import (
     patched,
 )
 from query_api.config_repository import ConfigRepository
+from query_api.confinement import UNCONFINED, Confinement
 from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.errors import Conflict, Invalid, NotFound, field_errors
 
@@ -42,9 +43,16 @@ class PostbackService:
         # Serialises writes in this process so version numbers and name checks do not race.
         self._writes = asyncio.Lock()
 
-    async def create(self, payload: PostbackConfigIn) -> PostbackConfig:
+    async def list(self, confinement: Confinement = UNCONFINED) -> list[PostbackConfig]:
+        """Every configuration, or those inside `confinement`."""
+        return [c for c in await self.repository.list() if confinement.admits_config(c)]
+
+    async def create(
+        self, payload: PostbackConfigIn, confinement: Confinement = UNCONFINED
+    ) -> PostbackConfig:
+        confinement.check_config(payload)
         async with self._writes:
-            await self._check_name_free(payload.name, None)
+            await self._check_name_free(payload.name, None, confinement)
             now = now_ms()
             config = PostbackConfig.stamp(
                 payload, id=uuid.uuid4(), created_at=now, now=now, version=1
@@ -54,39 +62,50 @@ class PostbackService:
         return config
 
     async def replace(
-        self, config_id: UUID, payload: PostbackConfigIn, read: ReadBack | None = None
+        self,
+        config_id: UUID,
+        payload: PostbackConfigIn,
+        read: ReadBack | None = None,
+        confinement: Confinement = UNCONFINED,
     ) -> PostbackConfig:
         """PUT: `payload` replaces every field; `read`, the read-only fields sent back."""
         async with self._writes:
-            current = await self.get(config_id)
+            current = await self.get(config_id, confinement)
             if read is not None:
                 _check_read_back(current, read)
-            config = await self._save_over(current, payload)
+            config = await self._save_over(current, payload, confinement)
         await self._publisher.publish(config)
         return config
 
-    async def patch(self, config_id: UUID, patch: PostbackConfigPatch) -> PostbackConfig:
+    async def patch(
+        self,
+        config_id: UUID,
+        patch: PostbackConfigPatch,
+        confinement: Confinement = UNCONFINED,
+    ) -> PostbackConfig:
         """PATCH: `patch` merged (RFC 7396) into the stored fields, then checked as a PUT is.
 
         Read, merged and saved under the write lock, so no write in this process lands
         between the read the patch is merged into and the save.
         """
         async with self._writes:
-            current = await self.get(config_id)
+            current = await self.get(config_id, confinement)
             _check_read_back(current, patch.read_back())
             merged = patched(current, patch)
             try:
                 payload = PostbackConfigIn.model_validate(merged)
             except ValidationError as exc:
                 raise field_errors(exc.errors()) from None
-            config = await self._save_over(current, payload)
+            config = await self._save_over(current, payload, confinement)
         await self._publisher.publish(config)
         return config
 
     async def _save_over(
-        self, current: PostbackConfig, payload: PostbackConfigIn
+        self, current: PostbackConfig, payload: PostbackConfigIn, confinement: Confinement
     ) -> PostbackConfig:
-        await self._check_name_free(payload.name, current.id)
+        # A confined token may not move its configuration to another publisher either.
+        confinement.check_config(payload)
+        await self._check_name_free(payload.name, current.id, confinement)
         config = PostbackConfig.stamp(
             payload,
             id=current.id,
@@ -97,24 +116,30 @@ class PostbackService:
         await self.repository.save(config)
         return config
 
-    async def delete(self, config_id: UUID) -> None:
+    async def delete(self, config_id: UUID, confinement: Confinement = UNCONFINED) -> None:
         async with self._writes:
-            current = await self.get(config_id)
+            current = await self.get(config_id, confinement)
             await self.repository.delete(current)
         await self._publisher.publish_deleted(config_id)
 
-    async def get(self, config_id: UUID) -> PostbackConfig:
+    async def get(self, config_id: UUID, confinement: Confinement = UNCONFINED) -> PostbackConfig:
+        """The configuration; NotFound when there is none, or it is outside `confinement`
+        (answered alike, so a confined token learns nothing of others' configurations)."""
         config = await self.repository.get(config_id)
-        if config is None:
+        if config is None or not confinement.admits_config(config):
             raise NotFound(f"no postback configuration with id {config_id}")
         return config
 
-    async def _check_name_free(self, name: str, own_id: UUID | None) -> None:
+    async def _check_name_free(
+        self, name: str, own_id: UUID | None, confinement: Confinement
+    ) -> None:
         other = await self.repository.find_by_name(name)
         if other is not None and other.id != own_id:
+            # Names are unique across publishers; another publisher's id is not shown.
+            which = f" (id {other.id})" if confinement.admits_config(other) else ""
             raise Invalid(
-                f"name: a postback configuration named {name!r} already exists "
-                f"(id {other.id}); choose another name or update that one",
+                f"name: a postback configuration named {name!r} already exists{which}; "
+                "choose another name or update that one",
                 details=[{"field": "name", "message": "already in use"}],
             )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 
@@ -11,6 +13,7 @@ from postbacks.store import Store
 from postbacks.store.opening import ready_store
 from query_api.app import build_app
 from query_api.config_repository import ConfigRepository
+from query_api.dependencies import services_of
 from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.guardrails import GuardedStore
 from query_api.refires.runner import RefireRunner
@@ -62,6 +65,7 @@ class QueryApi:
             limits=settings.query_limits,
             refires=self._refires,
             api_host=settings.api_host,
+            stream_limits=settings.stream_limits,
         )
         url = f"http://{settings.api_host}:{settings.api_port}"
         if tokens is None:
@@ -72,7 +76,16 @@ class QueryApi:
                 url,
             )
         log.info("query-api on %s", url)
-        await serve_asgi(app, settings.api_host, settings.api_port)
+        serving = asyncio.ensure_future(serve_asgi(app, settings.api_host, settings.api_port))
+        try:
+            await asyncio.shield(serving)
+        finally:
+            # uvicorn stops only once every response has ended, and a live stream never ends
+            # by itself: end them first (new ones are refused), then stop the server.
+            await services_of(app).live.close()
+            serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
 
     async def stop(self) -> None:
         await self._refires.stop()  # before the producer it publishes with

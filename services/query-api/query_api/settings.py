@@ -11,6 +11,7 @@ from pydantic_settings import SettingsConfigDict
 from postbacks.settings import CommonSettings
 from query_api.auth import TokenTable
 from query_api.guardrails import QueryLimits
+from query_api.live.limits import StreamLimits
 
 
 class QueryApiSettings(CommonSettings):
@@ -33,6 +34,11 @@ class QueryApiSettings(CommonSettings):
     api_max_rows_to_read: Annotated[int, Field(ge=1)] = 100_000_000
     api_max_concurrent_queries: Annotated[int, Field(ge=1)] = 8
     api_query_wait_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
+    # The live view (query_api/live/limits.py); StreamLimits() has the same defaults.
+    api_max_stream_clients: Annotated[int, Field(ge=1)] = 200
+    api_stream_interval_seconds: Annotated[float, Field(ge=0.1, le=60)] = 1.0
+    api_stream_heartbeat_seconds: Annotated[float, Field(ge=1, le=300)] = 15.0
+    api_stream_lookback_seconds: Annotated[float, Field(ge=1, le=3600)] = 45.0
 
     @field_validator("api_tokens")
     @classmethod
@@ -71,4 +77,13 @@ class QueryApiSettings(CommonSettings):
             max_rows_to_read=self.api_max_rows_to_read,
             max_concurrent_queries=self.api_max_concurrent_queries,
             queue_wait_seconds=self.api_query_wait_seconds,
+        )
+
+    @property
+    def stream_limits(self) -> StreamLimits:
+        return StreamLimits(
+            max_clients=self.api_max_stream_clients,
+            interval_seconds=self.api_stream_interval_seconds,
+            heartbeat_seconds=self.api_stream_heartbeat_seconds,
+            lookback_seconds=self.api_stream_lookback_seconds,
         )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
 
-from query_api.dependencies import LogReads
+from query_api.dependencies import Confined, LogReads
 from query_api.errors import BadRequest, error_responses
 from query_api.failure_stats import (
     BUCKET_SECONDS,
@@ -52,10 +53,11 @@ _PARAMETERS = [
         "publisher_id, offer_id, response_code; `from`/`to` (RFC 3339, minute resolution)."
     ),
 )
-async def failure_rate(request: Request, store: LogReads) -> dict[str, Any]:
+async def failure_rate(request: Request, store: LogReads, confinement: Confined) -> dict[str, Any]:
     try:
         query = parse_stats_query(request.query_params.multi_items())
-        items = await failure_rates(store, query)
+        confined = replace(query, filters=confinement.query(query.filters))
+        items = await failure_rates(store, confined)
     except InvalidLogQuery as exc:
         raise BadRequest(str(exc)) from exc
     return {"group_by": query.group_by, "bucket": query.bucket, "items": items}

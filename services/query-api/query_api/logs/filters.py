@@ -52,6 +52,9 @@ FILTERABLE_COLUMNS: dict[str, str] = {f.name: f.filter_type for f in FIELDS if f
 NUMERIC_MAX: dict[str, int] = {
     f.name: f.le for f in FIELDS if f.column.filterable and f.python_type is int and f.le
 }
+# Columns a query is filtered on only by the server (a confined token's configurations,
+# confinement.py), never from the query string.
+CONFINING_COLUMNS: dict[str, str] = {"postback_id": "UUID"}
 _OTHER_PARAMETERS = ("from", "to", "limit", "cursor")
 
 DEFAULT_LIMIT = 50
@@ -125,22 +128,23 @@ def parse_log_query(pairs: Iterable[tuple[str, str]]) -> LogQuery:
     )
 
 
-def where_clause(query: LogQuery) -> tuple[str, dict[str, str | int]]:
+def where_clause(query: LogQuery, prefix: str = "f") -> tuple[str, dict[str, str | int]]:
     """`WHERE ...` for `query` (empty when it selects every row) and the params it binds.
 
-    Filter values bind as f0, f1, ...; the time bounds as from_ms and to_ms; the cursor as
+    Filter values bind as f0, f1, ... (`prefix` names them otherwise, so that several queries'
+    filters can share one statement); the time bounds as from_ms and to_ms; the cursor as
     cursor_ms and cursor_id.
     """
     terms: list[str] = []
     params: dict[str, str | int] = {}
 
     def bind(value: str | int, type_: str) -> str:
-        name = f"f{len(params)}"
+        name = f"{prefix}{len(params)}"
         params[name] = value
         return f"{{{name}:{type_}}}"
 
     for f in query.filters:
-        type_ = FILTERABLE_COLUMNS[f.column]
+        type_ = FILTERABLE_COLUMNS.get(f.column) or CONFINING_COLUMNS[f.column]
         if f.operator == "contains":
             # A number is searched in its decimal text, so offer_id__contains=12 finds 1203.
             text = f.column if type_ == "String" else f"toString({f.column})"

@@ -105,6 +105,17 @@ def format_time(millis: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def list_select() -> str:
+    """A page's columns as a SELECT list, attempted_at as attempted_at_ms: for the other readers
+    that hand out a page's items (the live view, query_api/live/)."""
+    return _select_list(_LIST_COLUMNS)
+
+
+def list_item(row: Row) -> Item:
+    """A row read with list_select() as an item of a page."""
+    return _item(row, _LIST_COLUMNS)
+
+
 def _select_list(columns: tuple[str, ...]) -> str:
     # A new alias, not `AS attempted_at`: in ClickHouse an alias shadows the column in WHERE
     # and ORDER BY, so the cursor and time bounds would compare milliseconds with a time

@@ -9,7 +9,8 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from query_api.dependencies import Limits, LogReads, Lookups
+from query_api.confinement import Confinement
+from query_api.dependencies import Confined, Limits, LogReads, Lookups
 from query_api.errors import BadRequest, NotFound, error_responses
 from query_api.guardrails import QueryLimits, within_window
 from query_api.logs.counts import count_logs
@@ -56,8 +57,10 @@ class CsvResponse(StreamingResponse):
         "`next_cursor`)."
     ),
 )
-async def list_logs(request: Request, store: LogReads, limits: Limits) -> LogPage:
-    page = await read_logs(store, _log_query(request, limits))
+async def list_logs(
+    request: Request, store: LogReads, limits: Limits, confinement: Confined
+) -> LogPage:
+    page = await read_logs(store, _log_query(request, limits, confinement))
     return LogPage.model_validate({"items": page.items, "next_cursor": page.next_cursor})
 
 
@@ -71,9 +74,15 @@ async def list_logs(request: Request, store: LogReads, limits: Limits) -> LogPag
         f"{_FILTERS}; no `limit` or `cursor`."
     ),
 )
-async def logs_count(request: Request, store: LogReads, limits: Limits) -> LogCount:
+async def logs_count(
+    request: Request, store: LogReads, limits: Limits, confinement: Confined
+) -> LogCount:
     query = _log_query(
-        request, limits, refused=("limit", "cursor"), why="the count covers every page"
+        request,
+        limits,
+        confinement,
+        refused=("limit", "cursor"),
+        why="the count covers every page",
     )
     return LogCount(count=await count_logs(store, query))
 
@@ -105,9 +114,11 @@ async def logs_count(request: Request, store: LogReads, limits: Limits) -> LogCo
         f"them as formulas. {_FILTERS}; no `limit` or `cursor`."
     ),
 )
-async def logs_export(request: Request, store: LogReads, limits: Limits) -> CsvResponse:
+async def logs_export(
+    request: Request, store: LogReads, limits: Limits, confinement: Confined
+) -> CsvResponse:
     query = _log_query(
-        request, limits, refused=("limit", "cursor"), why="the export holds every row"
+        request, limits, confinement, refused=("limit", "cursor"), why="the export holds every row"
     )
     # Validated and the first page read before the status line: errors still get a 4xx/5xx.
     chunks = await start_export(store, query)
@@ -116,19 +127,25 @@ async def logs_export(request: Request, store: LogReads, limits: Limits) -> CsvR
 
 
 @router.get("/{attempt_id}", responses=error_responses(404, 422, 503))
-async def read_log(attempt_id: UUID, store: Lookups) -> LogRecord:
+async def read_log(attempt_id: UUID, store: Lookups, confinement: Confined) -> LogRecord:
     record = await read_attempt(store, attempt_id)
-    if record is None:
+    # One outside the token's confinement answers as one that does not exist.
+    if record is None or not confinement.admits(record):
         raise NotFound(f"no attempt with attempt_id {attempt_id}")
     return LogRecord.model_validate(record)
 
 
 def _log_query(
-    request: Request, limits: QueryLimits, refused: Sequence[str] = (), why: str = ""
+    request: Request,
+    limits: QueryLimits,
+    confinement: Confinement,
+    refused: Sequence[str] = (),
+    why: str = "",
 ) -> LogQuery:
-    """The request's log query, or BadRequest naming the parameter to fix."""
+    """The request's log query, confined, or BadRequest naming the parameter to fix."""
     pairs = request.query_params.multi_items()
-    return checked_log_query(pairs, limits, refused=refused, applies_to=request.url.path, why=why)
+    query = checked_log_query(pairs, limits, refused=refused, applies_to=request.url.path, why=why)
+    return confinement.query(query)
 
 
 def checked_log_query(

@@ -20,6 +20,7 @@ import orjson
 
 from postbacks.clock import now_ms
 from postbacks.store import Params, Row
+from query_api.confinement import CONFINING_KEYS, UNCONFINED, Confinement
 from query_api.logs.filters import LogQuery, parse_log_query
 from query_api.logs.reader import TABLE as ATTEMPTS
 from query_api.logs.reader import format_time
@@ -60,9 +61,17 @@ class RefireJob:
     error: str
     created_at: datetime
     updated_at: datetime
+    # The token's confinement: applied to every selection of the job, and who may see it.
+    confinement: Confinement = UNCONFINED
 
     @classmethod
-    def new(cls, filters: list[tuple[str, str]], query: LogQuery, selected: int) -> RefireJob:
+    def new(
+        cls,
+        filters: list[tuple[str, str]],
+        query: LogQuery,
+        selected: int,
+        confinement: Confinement = UNCONFINED,
+    ) -> RefireJob:
         assert query.from_ms is not None, "window filled in first"
         assert query.to_ms is not None, "window frozen first"
         now = now_ms()
@@ -79,12 +88,14 @@ class RefireJob:
             error="",
             created_at=now,
             updated_at=now,
+            confinement=confinement,
         )
 
     def query(self) -> LogQuery:
-        """The job's selection as a log query, its window as frozen at creation."""
+        """The job's selection as a log query, its window as frozen at creation, confined."""
         parsed = parse_log_query(self.filters)
-        return dataclasses.replace(parsed, from_ms=self.from_ms, to_ms=self.to_ms)
+        window = dataclasses.replace(parsed, from_ms=self.from_ms, to_ms=self.to_ms)
+        return self.confinement.query(window)
 
     def changed(self, **changes: Any) -> RefireJob:
         return dataclasses.replace(self, version=self.version + 1, updated_at=now_ms(), **changes)
@@ -231,7 +242,7 @@ def _job_row(job: RefireJob) -> bytes:
             "job_id": str(job.job_id),
             "version": job.version,
             "state": job.state.value,
-            "filters": orjson.dumps(job.filters).decode(),
+            "filters": _stored_filters(job),
             "from_ms": job.from_ms,
             "to_ms": job.to_ms,
             "selected": job.selected,
@@ -253,7 +264,7 @@ def _job(row: Row) -> RefireJob:
         job_id=UUID(row["job_id"]),
         version=int(row["version"]),
         state=JobState(row["state"]),
-        filters=tuple((str(k), str(v)) for k, v in orjson.loads(row["filters"])),
+        **_read_filters(row["filters"]),
         from_ms=int(row["from_ms"]),
         to_ms=int(row["to_ms"]),
         selected=int(row["selected"]),
@@ -263,6 +274,29 @@ def _job(row: Row) -> RefireJob:
         created_at=_datetime(int(row["created_ms"])),
         updated_at=_datetime(int(row["updated_ms"])),
     )
+
+
+def _stored_filters(job: RefireJob) -> str:
+    """The `filters` column: the pairs as a JSON list, or for a confined job an object of the
+    pairs and the confinement (a String column, so no schema change; older rows are lists)."""
+    if not job.confinement.confined:
+        return orjson.dumps(job.filters).decode()
+    confined = {k: v for k, v in job.confinement.described().items() if v is not None}
+    return orjson.dumps({"filters": job.filters, **confined}).decode()
+
+
+def _read_filters(text: str) -> dict[str, Any]:
+    stored = orjson.loads(text)
+    pairs = stored["filters"] if isinstance(stored, dict) else stored
+    confinement = UNCONFINED
+    if isinstance(stored, dict):
+        confinement = Confinement(
+            **{key: frozenset(stored[key]) for key in CONFINING_KEYS if key in stored}
+        )
+    return {
+        "filters": tuple((str(k), str(v)) for k, v in pairs),
+        "confinement": confinement,
+    }
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

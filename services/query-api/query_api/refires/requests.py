@@ -22,6 +22,7 @@ from postbacks.attempts import Trigger
 from postbacks.configs import PostbackConfig
 from postbacks.fire_requests import FireRequest
 from query_api.config_repository import check_usable
+from query_api.confinement import Confinement
 from query_api.errors import ApiError, Conflict, NotFound
 from query_api.logs.reader import LogStore, read_attempt
 
@@ -75,10 +76,13 @@ def refire_request(
     return request
 
 
-async def read_refirable(store: LogStore, attempt_id: UUID) -> dict[str, Any]:
-    """The stored attempt with its source; NotFound or CannotRefire saying what is wrong."""
+async def read_refirable(
+    store: LogStore, attempt_id: UUID, confinement: Confinement
+) -> dict[str, Any]:
+    """The stored attempt with its source; NotFound (also when it is outside `confinement`)
+    or CannotRefire saying what is wrong."""
     record = await read_attempt(store, attempt_id)
-    if record is None:
+    if record is None or not confinement.admits(record):
         raise NotFound(f"no attempt with attempt_id {attempt_id}")
     if not record["source"]:
         raise CannotRefire(f"attempt {attempt_id} has no stored input to fire again")

@@ -24,7 +24,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from query_api.auth import LOGS_READ, POSTBACKS_WRITE, Access
-from query_api.dependencies import AllServices, Limits, Refires
+from query_api.confinement import Confinement
+from query_api.dependencies import AllServices, Confined, Limits, Refires
 from query_api.errors import BadRequest, NotFound, error_responses
 from query_api.fire_testing import wait_for_attempt
 from query_api.guardrails import QueryLimits
@@ -103,15 +104,20 @@ _SELECTION_WINDOW = (
         "deleted one is a 409."
     ),
 )
-async def refire_attempt(attempt_id: UUID, request: Request, services: AllServices) -> Any:
+async def refire_attempt(
+    attempt_id: UUID, request: Request, services: AllServices, confinement: Confined
+) -> Any:
     unknown = sorted(set(request.query_params) - {"wait"})
     if unknown:
         raise BadRequest(f"unknown parameter {unknown[0]!r}; this endpoint takes only 'wait'")
     wait = _flag(request, "wait")
     store = services.lookup_store
-    record = await read_refirable(store, attempt_id)
+    record = await read_refirable(store, attempt_id, confinement)
     postback_id = UUID(record["postback_id"])
     config = await services.postbacks.repository.get(postback_id)
+    if config is not None and not confinement.admits_config(config):
+        # Moved to another publisher since: its URL is no longer this token's to fire at.
+        raise NotFound(f"no postback configuration with id {postback_id}")
     fire = refire_request(
         config,
         postback_id=postback_id,
@@ -163,22 +169,32 @@ async def refire_attempt(attempt_id: UUID, request: Request, services: AllServic
         "Follow the job at GET /api/v1/refires/{job_id}."
     ),
 )
-async def start_refire(request: Request, runner: Refires, limits: Limits) -> Any:
+async def start_refire(
+    request: Request, runner: Refires, limits: Limits, confinement: Confined
+) -> Any:
     dry_run = _flag(request, "dry_run")
     filters, query = _selection(request, limits)
     if dry_run:
-        return JSONResponse({"count": await runner.dry_run(query)}, status_code=200)
-    job = await runner.submit(filters, query)
+        return JSONResponse(
+            {"count": await runner.dry_run(confinement.query(query))}, status_code=200
+        )
+    job = await runner.submit(filters, query, confinement)
     return JSONResponse(
         {"job_id": str(job.job_id), "state": job.state.value, "selected": job.selected},
         status_code=202,
     )
 
 
-@router.get("/refires", description="The newest 100 bulk re-fire jobs, newest first.")
-async def list_refires(runner: Refires) -> dict[str, list[dict[str, Any]]]:
+@router.get(
+    "/refires",
+    description=(
+        "The newest 100 bulk re-fire jobs, newest first; under a confined token, those of the "
+        "100 that were started within its confinement."
+    ),
+)
+async def list_refires(runner: Refires, confinement: Confined) -> dict[str, list[dict[str, Any]]]:
     jobs = runner.jobs
-    listed = await jobs.recent()
+    listed = [job for job in await jobs.recent() if _visible(job.confinement, confinement)]
     counts = await jobs.counts(listed)
     return {"items": [describe(job, counts.get(job.job_id, _NONE)) for job in listed]}
 
@@ -193,13 +209,19 @@ async def list_refires(runner: Refires) -> dict[str, list[dict[str, Any]]]:
         "and failed: those attempts as the log has them; pending: published, not logged yet."
     ),
 )
-async def read_refire(job_id: UUID, runner: Refires) -> dict[str, Any]:
+async def read_refire(job_id: UUID, runner: Refires, confinement: Confined) -> dict[str, Any]:
     jobs = runner.jobs
     job = await jobs.get(job_id)
-    if job is None:
+    if job is None or not _visible(job.confinement, confinement):
         raise NotFound(f"no re-fire job with job_id {job_id}")
     counts = await jobs.counts([job])
     return describe(job, counts.get(job.job_id, _NONE))
+
+
+def _visible(job: Confinement, token: Confinement) -> bool:
+    """A job is shown to a token whose confinement covers the job's: its counts and filters
+    are then about that token's publishers only."""
+    return token.covers(job)
 
 
 def _flag(request: Request, name: str) -> bool:

@@ -24,6 +24,7 @@ from uuid import UUID
 from postbacks.fire_requests import FireRequest
 from postbacks.store import Store
 from query_api.config_repository import ConfigRepository
+from query_api.confinement import UNCONFINED, Confinement
 from query_api.dispatcher_publisher import DispatcherPublisher
 from query_api.errors import BadRequest, Unavailable
 from query_api.logs.filters import LogQuery
@@ -79,9 +80,15 @@ class RefireRunner:
     async def dry_run(self, query: LogQuery) -> int:
         return await count_pairs(self._selection, query)
 
-    async def submit(self, filters: list[tuple[str, str]], query: LogQuery) -> RefireJob:
-        """Create a job for `query` (its window already filled in) and queue it."""
-        selected = await count_pairs(self._selection, query)
+    async def submit(
+        self,
+        filters: list[tuple[str, str]],
+        query: LogQuery,
+        confinement: Confinement = UNCONFINED,
+    ) -> RefireJob:
+        """Create a job for `query` (its window already filled in) and queue it; the job keeps
+        `confinement` and applies it to every selection it makes."""
+        selected = await count_pairs(self._selection, confinement.query(query))
         limit = self._settings.api_refire_max_pairs
         if selected > limit:
             raise TooManyPairs(
@@ -89,7 +96,7 @@ class RefireRunner:
                 f"may fire at most {limit:,} (POSTBACKS_API_REFIRE_MAX_PAIRS); narrow the filter "
                 "(a shorter from..to, a publisher_id or postback_name) or re-fire in parts"
             )
-        job = RefireJob.new(filters, query, selected)
+        job = RefireJob.new(filters, query, selected, confinement)
         await self.jobs.save(job)
         if job.state is JobState.QUEUED:
             self._enqueue(job.job_id)
@@ -176,6 +183,14 @@ class RefireRunner:
             config = configs[pair.postback_id]
             if config is not None and not config.enabled:
                 log.info("re-fire job %s: skipped %s, configuration disabled", job.job_id, pair)
+                skipped += 1
+                continue
+            if config is not None and not job.confinement.admits_config(config):
+                log.info(
+                    "re-fire job %s: skipped %s, configuration moved outside the job's confinement",
+                    job.job_id,
+                    pair,
+                )
                 skipped += 1
                 continue
             try:

@@ -31,9 +31,9 @@ export class ApiError extends Error {
   }
 }
 
-async function send(method, path, body) {
-  const headers = { Accept: "application/json", ...authHeaders() };
-  const init = { method, headers };
+async function send(method, path, body, { headers: extra = {}, signal } = {}) {
+  const headers = { Accept: "application/json", ...authHeaders(), ...extra };
+  const init = { method, headers, signal };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -41,14 +41,14 @@ async function send(method, path, body) {
   try {
     return await fetch(path, init);
   } catch (error) {
+    // Stopped on purpose (a stream switched off): not the API's fault, nothing to report.
+    if (signal && signal.aborted) throw error;
     throw new ApiError(0, "unreachable", `The Postbacks API did not answer (${error.message}); is the service running?`);
   }
 }
 
-/** The parsed JSON answer (null for 204), or ApiError with the API's own message. */
-export async function api(method, path, body) {
-  const response = await send(method, path, body);
-  if (response.status === 204) return null;
+/** The ApiError an answer other than 2xx stands for, with the API's own message when it sent one. */
+async function errorOf(response) {
   const text = await response.text();
   let data = null;
   try {
@@ -56,28 +56,50 @@ export async function api(method, path, body) {
   } catch {
     data = null;
   }
-  if (!response.ok) {
-    const error = data && data.error;
-    if (error && typeof error.message === "string") {
-      throw new ApiError(response.status, error.code, error.message, error.details);
-    }
-    throw new ApiError(response.status, `http_${response.status}`, `HTTP ${response.status}: ${text.slice(0, 300)}`);
+  const error = data && data.error;
+  if (error && typeof error.message === "string") {
+    return new ApiError(response.status, error.code, error.message, error.details);
   }
-  return data;
+  return new ApiError(response.status, `http_${response.status}`, `HTTP ${response.status}: ${text.slice(0, 300)}`);
+}
+
+/** The parsed JSON answer (null for 204), or ApiError with the API's own message. */
+export async function api(method, path, body) {
+  const response = await send(method, path, body);
+  if (response.status === 204) return null;
+  if (!response.ok) throw await errorOf(response);
+  const text = await response.text();
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** What the token in use may do, `{scopes, publisher_ids, offer_ids}` (null ids: not confined),
+ * or null when the API does not say (no token yet where one is needed, an older server). */
+export async function tokenGrant() {
+  try {
+    return await api("GET", "/api/v1/token");
+  } catch {
+    return null;
+  }
+}
+
+/** The open answer of a text/event-stream route, its body still to be read; ApiError when the
+ * API refuses. `lastEventId` resumes after a dropped connection; `signal` closes it. */
+export async function openStream(path, lastEventId, signal) {
+  const headers = { Accept: "text/event-stream" };
+  if (lastEventId) headers["Last-Event-ID"] = lastEventId;
+  const response = await send("GET", path, undefined, { headers, signal });
+  if (!response.ok) throw await errorOf(response);
+  return response;
 }
 
 /** Downloads `path` with the token as a file: only for when a plain link cannot send it. */
 export async function downloadWithToken(path, fallbackName) {
   const response = await send("GET", path);
-  if (!response.ok) {
-    let message = `HTTP ${response.status}`;
-    try {
-      message = (await response.json()).error.message;
-    } catch {
-      // keep the status line
-    }
-    throw new ApiError(response.status, "download_failed", message);
-  }
+  if (!response.ok) throw await errorOf(response);
   const disposition = response.headers.get("Content-Disposition") || "";
   const match = /filename="([^"]+)"/.exec(disposition);
   const url = URL.createObjectURL(await response.blob());

@@ -5,12 +5,19 @@ import { BY_KEY, OPERATORS } from "./columns.js";
 
 // Paging belongs to the page, not to the view: /logs/count and the export refuse them.
 const PAGING = new Set(["limit", "cursor"]);
+// `live=1` in the address switches the page's Live on; it is the page's, never the API's.
+const LIVE = "live";
 
-/** The view in the address: {filters: [{column, operator, value}], from, to, other: [[k, v]]}. */
+/** The view in the address: {filters: [{column, operator, value}], from, to, other: [[k, v]],
+ * live}. */
 export function readView(search) {
-  const view = { filters: [], from: "", to: "", other: [] };
+  const view = { filters: [], from: "", to: "", other: [], live: false };
   for (const [key, value] of new URLSearchParams(search)) {
     if (PAGING.has(key)) continue;
+    if (key === LIVE) {
+      view.live = value === "1";
+      continue;
+    }
     if (key === "from" || key === "to") {
       view[key] = value;
       continue;
@@ -32,7 +39,7 @@ function parseFilterKey(key, value) {
   return null;
 }
 
-/** The query string of `view` (no leading "?"), the same for the page and the API. */
+/** The API's query string of `view` (no leading "?"); the page's address adds only `live`. */
 export function viewQuery(view) {
   const params = new URLSearchParams();
   for (const filter of view.filters) params.append(filterKey(filter), filter.value);
@@ -40,6 +47,20 @@ export function viewQuery(view) {
   if (view.from) params.set("from", view.from);
   if (view.to) params.set("to", view.to);
   return params.toString();
+}
+
+/** The page's address for `view`: its query string, with `live=1` while Live is on. */
+export function viewAddress(view) {
+  const params = new URLSearchParams(viewQuery(view));
+  if (view.live) params.set(LIVE, "1");
+  const query = params.toString();
+  return query ? `?${query}` : location.pathname;
+}
+
+/** What the live stream follows: the view's filters without the time range (whatever arrives
+ * is new, so after any `from`), or null for a view that ends at a `to`: nothing new is in it. */
+export function liveQuery(view) {
+  return view.to ? null : viewQuery({ ...view, from: "", to: "" });
 }
 
 export function filterKey(filter) {

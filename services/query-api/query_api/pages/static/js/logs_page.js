@@ -1,10 +1,12 @@
-// The Postbacks Logs page: the view (filters, time range) lives in the address; the table,
-// the count and the export link follow it.
+// The Postbacks Logs page: the view (filters, time range, Live) lives in the address; the
+// table, the count and the export link follow it.
 
 import { ApiError, api, currentToken, downloadWithToken } from "./api.js";
 import { byId, fill, showError } from "./dom.js";
 import { FilterBar } from "./filter_bar.js";
-import { readView, viewQuery } from "./filters.js";
+import { liveQuery, readView, viewAddress, viewQuery } from "./filters.js";
+import { Histogram } from "./histogram.js";
+import { LiveSwitch } from "./live_switch.js";
 import { showDetail } from "./log_detail.js";
 import { logHead, logRow } from "./log_table.js";
 import { setUpBulkRefire, showBulkRefire } from "./refire_bulk.js";
@@ -12,6 +14,8 @@ import { TimeRange } from "./time_range.js";
 import { setUpTokenBar } from "./token_bar.js";
 
 const PAGE_SIZE = 50;
+// The most rows the table keeps while Live adds them, so a page left open stays small.
+const LIVE_CAP = 500;
 
 let view = readView(location.search);
 let cursor = null;
@@ -21,12 +25,15 @@ let total = null;
 let generation = 0;
 
 const filterBar = new FilterBar((filters, other = view.other) => changeView({ ...view, filters, other }));
-const timeRange = new TimeRange(({ from, to }) => changeView({ ...view, from, to }));
+const changeRange = ({ from, to }) => changeView({ ...view, from, to });
+const timeRange = new TimeRange(changeRange);
+// A click on a bucket of the histogram narrows the time range to it, as if typed in.
+const histogram = new Histogram(changeRange);
+const live = new LiveSwitch({ onAttempt: addLive, onSwitch: switchLive, onReload: refresh });
 
 function changeView(next) {
   view = next;
-  const query = viewQuery(view);
-  history.pushState(null, "", query ? `?${query}` : location.pathname);
+  history.pushState(null, "", viewAddress(view));
   render();
 }
 
@@ -34,6 +41,42 @@ function render() {
   filterBar.show(view.filters, view.other);
   timeRange.show(view.from, view.to);
   refresh();
+  live.follow(view.live, liveQuery(view));
+}
+
+// Switching Live is no step of the history; switched on, the table is read again so that
+// nothing logged since it was read is missing between it and what arrives.
+function switchLive(on) {
+  view = { ...view, live: on };
+  history.replaceState(null, "", viewAddress(view));
+  live.follow(view.live, liveQuery(view));
+  if (on) refresh();
+}
+
+// A live attempt goes on top, marked for a moment. The stream sends each read's rows newest
+// first, so among the live rows at the top it goes below those newer than it. Rows cut at the
+// bottom (past LIVE_CAP) are no longer next to the cursor, so Load more goes: it would leave a
+// hole.
+function addLive(item) {
+  const rows = byId("log-rows");
+  // Already shown: read with the table, or sent again after a reconnect.
+  if (rows.querySelector(`tr[data-attempt-id="${CSS.escape(item.attempt_id)}"]`)) return;
+  const row = logRow(item, showDetail);
+  row.dataset.liveAt = String(Date.parse(item.attempted_at));
+  row.classList.add("arrived");
+  row.addEventListener("animationend", () => row.classList.remove("arrived"), { once: true });
+  let below = rows.firstElementChild;
+  while (below && Number(below.dataset.liveAt) > Number(row.dataset.liveAt)) below = below.nextElementSibling;
+  rows.insertBefore(row, below);
+  shown += 1;
+  if (total !== null) total += 1;
+  for (; rows.rows.length > LIVE_CAP; shown -= 1) {
+    rows.lastElementChild.remove();
+    cursor = null;
+  }
+  byId("load-more").hidden = !cursor;
+  byId("empty").hidden = true;
+  showCount();
 }
 
 function withQuery(path, query) {
@@ -56,6 +99,7 @@ function setExport(enabled, query) {
 async function refresh() {
   const mine = ++generation;
   const query = viewQuery(view);
+  histogram.load(query);
   const list = new URLSearchParams(query);
   list.set("limit", String(PAGE_SIZE));
   byId("log-table").setAttribute("aria-busy", "true");
@@ -133,7 +177,7 @@ async function exportClicked(event) {
 }
 
 fill(byId("log-head"), logHead());
-setUpTokenBar();
+setUpTokenBar((limits) => filterBar.confine(limits));
 setUpBulkRefire(() => viewQuery(view), refresh);
 byId("load-more").addEventListener("click", loadMore);
 byId("export-link").addEventListener("click", exportClicked);
@@ -142,5 +186,6 @@ window.addEventListener("popstate", () => {
   view = readView(location.search);
   render();
 });
-document.addEventListener("tokenchange", refresh);
+// A new token: the table and the live stream (which carries the token) start again.
+document.addEventListener("tokenchange", render);
 render();

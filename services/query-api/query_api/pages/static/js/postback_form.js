@@ -3,6 +3,7 @@
 
 import { ApiError, api } from "./api.js";
 import { byId, fill, h, openDialog } from "./dom.js";
+import { confinementText } from "./token_bar.js";
 
 // The optional numeric fields: their input, and left out of the payload when empty.
 const NUMBERS = [
@@ -17,6 +18,8 @@ const FOCUS = {
   enabled: "pb-enabled-box", ...Object.fromEntries(NUMBERS),
 };
 const FIELDS = Object.keys(FOCUS);
+// The scope fields a token can be confined on: column -> [its free input, its choice of ids].
+const SCOPE = { offer_id: ["pb-offer", "pb-offer-choice"], publisher_id: ["pb-publisher", "pb-publisher-choice"] };
 
 // Digits go as a number (up to 15, exact in JavaScript); anything else as typed, so the
 // API's own message says what is wrong with it.
@@ -43,6 +46,10 @@ export class PostbackForm {
     this.dialog = byId("editor");
     this.form = byId("postback-form");
     this.editingId = null;
+    // Column -> the ids the token is confined to (token_bar.confinedColumns); {}: not confined.
+    this.limits = {};
+    this.labels = Object.fromEntries(Object.entries(SCOPE).map(([column, [input]]) => [column, this.form.querySelector(`label[for="${input}"]`)]));
+    this.openHint = byId("hint-scope").textContent;
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.save();
@@ -53,6 +60,30 @@ export class PostbackForm {
     for (const id of ["editor-close", "editor-cancel"]) byId(id).addEventListener("click", () => this.dialog.close());
   }
 
+  /** A confined token: a configuration it writes must name one of its publishers (and offers),
+   * so those fields become a choice of exactly its ids, with no "any". One id is chosen
+   * already; of several none is, so a forgotten choice is the API's 422, not a guess. */
+  confine(limits) {
+    this.limits = limits;
+    for (const [column, [inputId, choiceId]] of Object.entries(SCOPE)) {
+      const ids = limits[column];
+      const choice = byId(choiceId);
+      const prompt = ids && ids.length > 1 ? h("option", { value: "", disabled: true }, "Choose one") : null;
+      fill(choice, prompt, (ids || []).map((id) => h("option", { value: id }, id)));
+      choice.hidden = !ids;
+      byId(inputId).hidden = Boolean(ids);
+      this.labels[column].htmlFor = ids ? choiceId : inputId;
+    }
+    const text = confinementText(limits);
+    fill(byId("hint-scope"), text ? `This token manages the postbacks of ${text} only.` : this.openHint);
+  }
+
+  // The element holding a field's value: for a scope field, its choice under a confined token.
+  control(field) {
+    const scope = SCOPE[field];
+    return byId(scope ? scope[this.limits[field] ? 1 : 0] : FOCUS[field]);
+  }
+
   open(config = null) {
     this.editingId = config ? config.id : null;
     // Sent back with the change: if someone saved the configuration since, the API answers 409.
@@ -61,8 +92,10 @@ export class PostbackForm {
     const c = config || { type: "Conversion", method: "GET", statuses: ["approved"], content_type: "json", enabled: true, headers: {} };
     byId("pb-name").value = c.name || "";
     byId("pb-type").value = c.type;
-    byId("pb-offer").value = c.offer_id ?? "";
-    byId("pb-publisher").value = c.publisher_id ?? "";
+    for (const column of Object.keys(SCOPE)) {
+      const ids = this.limits[column] || [];
+      this.control(column).value = c[column] ?? (ids.length === 1 ? ids[0] : "");
+    }
     byId("pb-event").value = c.event_id ?? "";
     for (const box of this.form.querySelectorAll("input[name=status]")) box.checked = c.statuses.includes(box.value);
     byId("pb-method").value = c.method;
@@ -112,8 +145,8 @@ export class PostbackForm {
     const payload = {
       name: byId("pb-name").value.trim(),
       type,
-      offer_id: number(byId("pb-offer").value, null),
-      publisher_id: number(byId("pb-publisher").value, null),
+      offer_id: number(this.control("offer_id").value, null),
+      publisher_id: number(this.control("publisher_id").value, null),
       method,
       url: byId("pb-url").value.trim(),
       headers,
@@ -178,7 +211,7 @@ export class PostbackForm {
       const slot = byId(`err-${field}`);
       slot.hidden = false;
       slot.append(slot.childNodes.length ? " " : "", String(detail.message).replace(new RegExp(`^${field}: `), ""));
-      byId(FOCUS[field]).setAttribute("aria-invalid", "true");
+      this.control(field).setAttribute("aria-invalid", "true");
       first = first || field;
     }
     if (unplaced.length || !first) {
@@ -186,6 +219,6 @@ export class PostbackForm {
       area.hidden = false;
       fill(area, unplaced.length ? unplaced.join("; ") : error.message);
     }
-    if (first) byId(FOCUS[first]).focus();
+    if (first) this.control(first).focus();
   }
 }

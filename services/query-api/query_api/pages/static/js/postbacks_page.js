@@ -6,17 +6,35 @@ import { codeMeaning } from "./codes.js";
 import { byId, fill, h, openDialog, showError } from "./dom.js";
 import { statusBadge } from "./log_table.js";
 import { PostbackForm } from "./postback_form.js";
-import { setUpTokenBar } from "./token_bar.js";
+import { confinementText, setUpTokenBar } from "./token_bar.js";
 
 let configs = [];
 
 const form = new PostbackForm((saved) => {
-  say(`Saved \u201c${saved.name}\u201d (version ${saved.version}).`);
+  say(`Saved \u201c${saved.name}\u201d (version ${saved.version}).`, saved);
   load();
 });
 
-function say(text) {
+/** The outcome of a change; with `config`, a link to watch its next attempts beside it. */
+function say(text, config = null) {
   fill(byId("saved"), text);
+  const watch = byId("saved-watch");
+  watch.hidden = !config;
+  if (config) watch.href = watchAddress(config);
+}
+
+// The Logs page following this postback's next attempts as they come (live=1 switches its
+// Live on). By name, which is unique among configurations: the log filters postback_name.
+function watchAddress(config) {
+  return `/logs?${new URLSearchParams({ postback_name: config.name, live: "1" })}`;
+}
+
+function confine(limits) {
+  form.confine(limits);
+  const text = confinementText(limits);
+  const note = byId("confinement");
+  note.hidden = !text;
+  fill(note, text && `This token manages the postbacks of ${text} only: it lists those, and a postback it creates names one of them.`);
 }
 
 function scope(config) {
@@ -146,13 +164,14 @@ async function testFire(config) {
         entry("URL", "test-url", h("code", { class: "wrap" }, attempt.url)),
         entry("Transaction ID", "test-transaction", attempt.transaction_id, " \u00b7 ", h("a", { href: logLink }, "See it in the log")),
       ),
+      h("p", {}, h("a", { id: "test-watch", href: watchAddress(config) }, "Watch its next attempts live")),
     );
   } catch (error) {
     fill(body, h("p", { class: "error-text", role: "alert" }, error.message));
   }
 }
 
-setUpTokenBar();
+setUpTokenBar(confine);
 byId("new-postback").addEventListener("click", () => form.open());
 byId("test-close").addEventListener("click", () => byId("test-result").close());
 document.addEventListener("tokenchange", load);
