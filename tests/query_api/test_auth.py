@@ -228,6 +228,10 @@ BAD_TOKENS = [
     ('{"sekrit-1": {"scopes": ["logs:read"], "offer_ids": [1.5]}}', "'offer_ids' must be"),
     ('{"sekrit-1": {"scopes": ["logs:read"], "publisher_ids": [-1]}}', "outside 0.."),
     ('{"sekrit-1": {"scopes": ["logs:read"], "publisher": [1]}}', "unknown key 'publisher'"),
+    (
+        '{"sekrit-1": {"scopes": ["logs:read"], "offer_ids": [1], "offer_ids": [2]}}',
+        "an entry gives 'offer_ids' twice",
+    ),
     ('{"sekrit-1": ["logs:read"], "sekrit-1": ["postbacks:write"]}', "token #2 repeats token #1"),
 ]
 

@@ -267,6 +267,24 @@ async def test_a_read_past_its_row_limit_sends_the_newest_then_a_gap(
     assert (got[3].name, got[3].json()["reason"]) == ("gap", "poll_limit")
 
 
+async def test_a_read_filled_by_another_filter_set_tells_every_stream_of_the_gap(
+    embedded_store: EmbeddedStore,
+) -> None:
+    limits = StreamLimits(interval_seconds=0.1, rows_per_poll=3)
+    async with (
+        serving(embedded_store, stream_limits=limits) as (_, url),
+        client(url) as http,
+        event_stream(http, PATH) as everything,
+        event_stream(http, PATH, params={"publisher_id": "42"}) as quiet,
+    ):
+        # 42's two attempts are the oldest: the newest three, all 43's, fill the one read.
+        rows = [fresh(n, publisher_id=42 if n < 2 else 43) for n in range(5)]
+        await insert_attempts(embedded_store, rows)
+        await everything.take(4)
+        told = await quiet.take(1)
+    assert (told[0].name, told[0].json()["reason"]) == ("gap", "poll_limit")
+
+
 async def test_a_confined_token_only_ever_gets_its_publishers_rows(
     embedded_store: EmbeddedStore,
 ) -> None:

@@ -196,6 +196,9 @@ def _refuse_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [key for key, _ in pairs]
     for position, key in enumerate(keys, start=1):
         if keys.index(key) != position - 1:
+            # The hook sees every object: an entry's own keys too.
+            if key in ("scopes", *CONFINING_KEYS):
+                raise ValueError(f"an entry gives {key!r} twice; give it once")
             raise ValueError(f"token #{position} repeats token #{keys.index(key) + 1}")
     return dict(pairs)
 
@@ -230,8 +233,8 @@ def _valid_ids(where: str, key: str, ids: Any) -> frozenset[int]:
             f"{where}: '{key}' must be a non-empty list of whole numbers, e.g. [42, 43]; "
             f"leave it out for a token that is not confined"
         )
-    if len(ids) > MAX_CONFINED_IDS:
-        raise ValueError(f"{where}: '{key}' lists {len(ids)}; at most {MAX_CONFINED_IDS}")
+    if len(set(ids)) > MAX_CONFINED_IDS:
+        raise ValueError(f"{where}: '{key}' lists {len(set(ids))}; at most {MAX_CONFINED_IDS}")
     for value in ids:
         if not 0 <= value <= UINT64_MAX:
             raise ValueError(f"{where}: '{key}' holds {value}, outside 0..{UINT64_MAX}")

@@ -232,13 +232,13 @@ class LiveLog:
         self._hand_out(rows, groups, since_ms)
 
     def _hand_out(self, rows: list[Row], groups: list[_Group], since_ms: int) -> None:
-        # A full read whose oldest row is new may have left new rows unread behind it: of the
-        # filter sets that row matched, for the clients it was for. (A row new only because its
-        # filter set was just added, older than its clients, cuts nothing for anyone.)
-        cut: list[bool] = [False] * len(groups)
+        # A full read whose oldest row is new may have left new rows unread behind it, for any
+        # filter set (the newest rows of one busy set fill the read for all): every client it
+        # was for is told. (A row stored late behind an oldest row seen before is not noticed:
+        # docs/design.md §7.7.)
+        full = len(rows) == self.limits.rows_per_poll and rows[-1]["attempt_id"] not in self._seen
+        cut: list[bool] = [full] * len(groups)
         boundary = position_of(rows[-1]) if rows else None
-        if len(rows) == self.limits.rows_per_poll and rows[-1]["attempt_id"] not in self._seen:
-            cut = [bool(m) for m in rows[-1]["matched"]]
         batches: dict[Watcher, list[Delivery]] = {}
         for row in rows:
             attempt_id = row["attempt_id"]

@@ -34,12 +34,16 @@ export class LiveSwitch {
     fill(this.state, "Connecting\u2026");
     this.stop = followStream(`/api/v1/logs/stream?${query}`, {
       onEvent: (event) => this.received(event),
-      onState: (state, ms) =>
-        fill(this.state, state === "open" ? "Live: new attempts appear at the top." : `Connection lost; trying again in ${Math.ceil(ms / 1000)} s\u2026`),
+      onState: (state, ms, notNow) => {
+        const again = `trying again in ${Math.ceil(ms / 1000)} s\u2026`;
+        // "Not now" (too many live pages, a server restarting) in the API's words.
+        const lost = notNow ? `Live is waiting: ${notNow.message}; ${again}` : `Connection lost; ${again}`;
+        fill(this.state, state === "open" ? "Live: new attempts appear at the top." : lost);
+      },
       onRefused: (error) => {
-        // Too many live pages (503), a filter the API refuses, a token without the scope: the
-        // switch goes off rather than asking again and again, and the API's words say why
-        // (here, not in the page's alert, which the table's next answer clears).
+        // A filter the API refuses, a token without the scope: the switch goes off rather
+        // than asking again and again, and the API's words say why (here, not in the page's
+        // alert, which the table's next answer clears).
         this.onSwitch(false);
         this.tell("error", `Live is off: ${error.message}`);
       },
