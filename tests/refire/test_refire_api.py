@@ -206,7 +206,16 @@ async def test_a_stopped_job_resumes_after_its_position_without_resending_logged
     postback_id = records["a1"].postback_id
     # tx-c was published before the stop and the log already has its attempt.
     pair_c = Pair("tx-c", postback_id, records["c2"].attempt_id, records["c2"].source)
-    logged_c = attempt(str(postback_id), "tx-c", 40, "Failed", attempt_id=job.attempt_id(pair_c))
+    # Logged after the job started, as the job's own attempts are (not at T0 + 40 min, which a
+    # suite running longer than 10 minutes after this module's import would pass).
+    logged_c = attempt(
+        str(postback_id),
+        "tx-c",
+        40,
+        "Failed",
+        attempt_id=job.attempt_id(pair_c),
+        attempted_at=datetime.now(UTC),
+    )
     await refire_api.store.insert_json(TABLE, [logged_c.model_dump_json().encode()])
     jobs = refire_api.runner.jobs
     await jobs.record_attempts(job, [(pair_c, job.attempt_id(pair_c))])
