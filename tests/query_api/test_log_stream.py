@@ -31,6 +31,7 @@ from postbacks.store.protocol import QuerySettings
 from postbacks_cli.api_docs import NoStore
 from query_api.app import build_app
 from query_api.auth import Grant, TokenTable
+from query_api.config_repository import ConfigRepository
 from query_api.confinement import Confinement
 from query_api.dependencies import services_of
 from query_api.dispatcher_publisher import DispatcherPublisher
@@ -318,6 +319,43 @@ async def test_a_confined_token_only_ever_gets_its_publishers_rows(
             assert ids(await own.take(3)) == newest_first([r for r in rows if r.publisher_id == 42])
             assert not await own.quiet(SETTLE_S)
             assert not await other.quiet(0)
+
+
+async def test_a_confined_stream_ends_in_time_and_resumes_under_the_confinement_of_then(
+    embedded_store: EmbeddedStore,
+) -> None:
+    tokens = TokenTable(
+        {
+            "confined": Grant(frozenset({"logs:read"}), Confinement(publisher_ids=frozenset({42}))),
+            "admin": ["logs:read"],
+        }
+    )
+    limits = StreamLimits(interval_seconds=0.1, heartbeat_seconds=0.1, confined_stream_seconds=0.5)
+    kept, moved = await saved_config(embedded_store, 42), await saved_config(embedded_store, 42)
+    async with (
+        serving(embedded_store, stream_limits=limits, tokens=tokens) as (_, url),
+        client(url, "confined") as confined,
+        client(url, "admin") as admin,
+    ):
+        async with event_stream(confined, PATH) as own, event_stream(admin, PATH) as everything:
+            with pytest.raises(AssertionError, match="has ended"):
+                await own.take(1, timeout_s=5)  # heartbeats are comments: it ends with none
+            with pytest.raises(AssertionError, match="no event within"):
+                await everything.next(timeout_s=0.2)  # an unconfined one goes on
+            resume_from = own.last_event_id
+        # An admin moves one of 42's configurations to publisher 43 meanwhile.
+        stored = await ConfigRepository(embedded_store).get(moved)
+        assert stored is not None
+        await ConfigRepository(embedded_store).save(
+            stored.model_copy(update={"publisher_id": 43, "version": stored.version + 1})
+        )
+        rows = [fresh(n, publisher_id=42, postback_id=(kept, moved)[n % 2]) for n in range(4)]
+        await insert_attempts(embedded_store, rows)
+        headers = {"Last-Event-ID": resume_from}
+        async with event_stream(confined, PATH, headers=headers) as resumed:
+            got = await resumed.take(2)
+            assert not await resumed.quiet(SETTLE_S)
+    assert ids(got) == newest_first([r for r in rows if r.postback_id == kept])
 
 
 async def test_past_the_client_bound_a_stream_is_refused_and_a_closed_one_frees_its_slot(

@@ -33,3 +33,7 @@ class StreamLimits:
     # together: ClickHouse parses at most 256 KiB of SQL (max_query_size), and a server takes
     # the values in the URL (at most 1 MiB, percent-encoded).
     max_poll_text: int = 200_000
+    # A confined token's stream ends after this long and the client resumes (Last-Event-ID)
+    # under the confinement as it is then: a configuration moved away from its publishers
+    # stops showing within this time, not when the page is closed.
+    confined_stream_seconds: float = 300.0

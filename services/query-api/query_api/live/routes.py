@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -55,11 +59,10 @@ class EventStream(StreamingResponse):
 
     media_type = "text/event-stream"
 
-    def __init__(self, watcher: Watcher, live: LiveLog) -> None:
+    def __init__(self, watcher: Watcher, live: LiveLog, ends_after: float | None) -> None:
+        chunks = watcher.chunks() if ends_after is None else _until(watcher.chunks(), ends_after)
         # no-store: never cached; X-Accel-Buffering: nginx passes each event on at once.
-        super().__init__(
-            watcher.chunks(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-        )
+        super().__init__(chunks, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
         self._watcher = watcher
         self._live = live
 
@@ -112,7 +115,19 @@ async def stream_logs(
     )
     resume = _resume_position(request.headers.get(_LAST_EVENT_ID))
     watcher = await live.watch(confinement.query(query).filters, resume)
-    return EventStream(watcher, live)
+    ends_after = live.limits.confined_stream_seconds if confinement.confined else None
+    return EventStream(watcher, live, ends_after)
+
+
+async def _until(chunks: AsyncGenerator[bytes], seconds: float) -> AsyncIterator[bytes]:
+    """`chunks` until `seconds` have passed (checked as each comes: a heartbeat at the latest),
+    then the end of the body, which a client resumes from with Last-Event-ID."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    async with contextlib.aclosing(chunks) as stream:
+        async for chunk in stream:
+            yield chunk
+            if asyncio.get_running_loop().time() >= deadline:
+                return
 
 
 def _resume_position(last_event_id: str | None) -> CursorPosition | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from query_api.live import wire
@@ -124,7 +124,7 @@ class Watcher:
         self._closed = True
         self._wake.set()
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes]:
         """The stream's body: its start, then whatever waits, or a heartbeat when nothing has
         for `heartbeat_seconds`."""
         yield wire.opening(RETRY_MS, encode_cursor(self._position)) + self._take()

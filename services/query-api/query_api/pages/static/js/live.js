@@ -7,6 +7,9 @@ import { ApiError, openStream } from "./api.js";
 const FIRST_RETRY_MS = 1000;
 const MIN_RETRY_MS = 250;
 const MAX_RETRY_MS = 30_000;
+// A connection that stayed up this long was healthy, events or not (a confined token's stream
+// ends every few minutes by design, to pick up its confinement as it is then).
+const HEALTHY_MS = 10_000;
 // Answers that say "not now" (a server stopping, too many live clients, a proxy's gateway
 // errors): tried again later. Any other refusal (a bad filter, a token) would not change.
 const TRANSIENT = new Set([429, 502, 503, 504]);
@@ -97,6 +100,7 @@ export function followStream(path, { onEvent, onState, onRefused }) {
     while (!signal.aborted) {
       const parser = new EventStreamParser(lastEventId);
       let notNow = null;
+      const openedAt = Date.now();
       try {
         const response = await openStream(path, lastEventId, signal);
         onState("open");
@@ -118,7 +122,7 @@ export function followStream(path, { onEvent, onState, onRefused }) {
       if (parser.retry !== null) firstWait = Math.max(parser.retry, MIN_RETRY_MS);
       // A connection that carried an event was healthy: start over. Not the opening lines
       // alone: a server (or proxy) that answers and then drops at once is waited on longer.
-      if (parser.events > 0) wait = firstWait;
+      if (parser.events > 0 || Date.now() - openedAt > HEALTHY_MS) wait = firstWait;
       if (signal.aborted) return;
       onState("retrying", wait, notNow);
       await pause(wait, signal);
