@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from query_api.auth import LOGS_READ, POSTBACKS_WRITE, Access, Grant, Scope
-from query_api.dependencies import Confined
 
 # Any configured token may ask what it is.
 TOKEN = Access(reading=(LOGS_READ, POSTBACKS_WRITE))
@@ -36,6 +35,8 @@ class TokenGrant(BaseModel):
         "under a confined token is confined to them."
     ),
 )
-async def read_token(request: Request, confinement: Confined) -> TokenGrant:
-    grant: Grant = request.state.grant  # set by auth.required, which every router has
-    return TokenGrant(scopes=sorted(grant.scopes), **confinement.described())
+async def read_token(request: Request) -> TokenGrant:
+    # The grant auth.required left, not the Confined dependency: that one also reads the
+    # token's configurations, which this answer does not show.
+    grant: Grant = request.state.grant
+    return TokenGrant(scopes=sorted(grant.scopes), **grant.confinement.described())

@@ -17,7 +17,7 @@ from query_api.live.limits import StreamLimits
 from query_api.live.watcher import Watcher
 from query_api.logs.cursor import CursorError, CursorPosition, decode_cursor
 from query_api.logs.parameters import CURSOR_PATTERN, MAX_QUERY_PARAMETERS, filter_parameters
-from query_api.logs.routes import checked_log_query
+from query_api.logs.routes import confined_log_query
 
 router = APIRouter(prefix="/api/v1/logs", tags=["logs"])
 
@@ -106,15 +106,15 @@ class EventStream(StreamingResponse):
 async def stream_logs(
     request: Request, limits: Limits, live: Live, confinement: Confined
 ) -> EventStream:
-    query = checked_log_query(
-        request.query_params.multi_items(),
+    query = confined_log_query(
+        request,
         limits,
+        confinement,
         refused=("from", "to", "limit", "cursor"),
-        applies_to=request.url.path,
         why="the live view runs from now, or from the Last-Event-ID header, until it is closed",
     )
     resume = _resume_position(request.headers.get(_LAST_EVENT_ID))
-    watcher = await live.watch(confinement.query(query).filters, resume)
+    watcher = await live.watch(query.filters, resume)
     ends_after = live.limits.confined_stream_seconds if confinement.confined else None
     return EventStream(watcher, live, ends_after)
 

@@ -23,7 +23,7 @@ from query_api.logs.histogram import (
 )
 from query_api.logs.parameters import MAX_QUERY_PARAMETERS, WINDOW, log_parameters
 from query_api.logs.reader import format_time
-from query_api.logs.routes import checked_log_query
+from query_api.logs.routes import confined_log_query
 
 router = APIRouter(prefix="/api/v1/logs", tags=["logs"])
 
@@ -98,14 +98,14 @@ _SIZES = ", ".join(_duration(s) for s in BUCKET_SIZES)
 async def logs_histogram(
     request: Request, store: LogReads, limits: Limits, confinement: Confined
 ) -> LogHistogram:
-    query = checked_log_query(
-        request.query_params.multi_items(),
+    query = confined_log_query(
+        request,
         limits,
+        confinement,
         refused=("limit", "cursor"),
-        applies_to=request.url.path,
         why="the histogram covers every page",
     )
-    return _answer(await log_histogram(store, confinement.query(query)))
+    return _answer(await log_histogram(store, query))
 
 
 def _answer(histogram: Histogram) -> LogHistogram:

@@ -60,7 +60,7 @@ class CsvResponse(StreamingResponse):
 async def list_logs(
     request: Request, store: LogReads, limits: Limits, confinement: Confined
 ) -> LogPage:
-    page = await read_logs(store, _log_query(request, limits, confinement))
+    page = await read_logs(store, confined_log_query(request, limits, confinement))
     return LogPage.model_validate({"items": page.items, "next_cursor": page.next_cursor})
 
 
@@ -77,7 +77,7 @@ async def list_logs(
 async def logs_count(
     request: Request, store: LogReads, limits: Limits, confinement: Confined
 ) -> LogCount:
-    query = _log_query(
+    query = confined_log_query(
         request,
         limits,
         confinement,
@@ -117,7 +117,7 @@ async def logs_count(
 async def logs_export(
     request: Request, store: LogReads, limits: Limits, confinement: Confined
 ) -> CsvResponse:
-    query = _log_query(
+    query = confined_log_query(
         request, limits, confinement, refused=("limit", "cursor"), why="the export holds every row"
     )
     # Validated and the first page read before the status line: errors still get a 4xx/5xx.
@@ -135,14 +135,15 @@ async def read_log(attempt_id: UUID, store: Lookups, confinement: Confined) -> L
     return LogRecord.model_validate(record)
 
 
-def _log_query(
+def confined_log_query(
     request: Request,
     limits: QueryLimits,
     confinement: Confinement,
     refused: Sequence[str] = (),
     why: str = "",
 ) -> LogQuery:
-    """The request's log query, confined, or BadRequest naming the parameter to fix."""
+    """The request's log query, confined, or BadRequest naming the parameter to fix: the log
+    routes', the histogram's and the live view's."""
     pairs = request.query_params.multi_items()
     query = checked_log_query(pairs, limits, refused=refused, applies_to=request.url.path, why=why)
     return confinement.query(query)

@@ -24,7 +24,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from query_api.auth import LOGS_READ, POSTBACKS_WRITE, Access
-from query_api.confinement import Confinement
 from query_api.dependencies import AllServices, Confined, Limits, Refires
 from query_api.errors import BadRequest, NotFound, error_responses
 from query_api.fire_testing import wait_for_attempt
@@ -194,7 +193,7 @@ async def start_refire(
 )
 async def list_refires(runner: Refires, confinement: Confined) -> dict[str, list[dict[str, Any]]]:
     jobs = runner.jobs
-    listed = [job for job in await jobs.recent() if _visible(job.confinement, confinement)]
+    listed = [job for job in await jobs.recent() if confinement.covers(job.confinement)]
     counts = await jobs.counts(listed)
     return {"items": [describe(job, counts.get(job.job_id, _NONE)) for job in listed]}
 
@@ -212,16 +211,10 @@ async def list_refires(runner: Refires, confinement: Confined) -> dict[str, list
 async def read_refire(job_id: UUID, runner: Refires, confinement: Confined) -> dict[str, Any]:
     jobs = runner.jobs
     job = await jobs.get(job_id)
-    if job is None or not _visible(job.confinement, confinement):
+    if job is None or not confinement.covers(job.confinement):
         raise NotFound(f"no re-fire job with job_id {job_id}")
     counts = await jobs.counts([job])
     return describe(job, counts.get(job.job_id, _NONE))
-
-
-def _visible(job: Confinement, token: Confinement) -> bool:
-    """A job is shown to a token whose confinement covers the job's: its counts and filters
-    are then about that token's publishers only."""
-    return token.covers(job)
 
 
 def _flag(request: Request, name: str) -> bool:
